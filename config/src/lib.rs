@@ -1,0 +1,461 @@
+//! The typed configuration of manifold.
+//!
+//! One TOML file plus command-line overrides become one [`Config`]. Validation happens here,
+//! once, and errors name the file, the key and what is wrong. With no file at all the defaults
+//! make `manifold serve` useful for one user on one machine: a loopback TCP listener, a unix
+//! socket, a data directory, and anonymous access to any registry.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod size;
+
+pub use size::ByteSize;
+
+/// The TCP address manifold listens on when no listener is configured.
+pub const DEFAULT_TCP_LISTEN: &str = "tcp://127.0.0.1:8585";
+
+/// A configuration error: which file, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the error is in, or `<command line>`.
+    pub source: String,
+    /// The key, as a dotted path (`registry[0].location`), or empty for the whole document.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.source, self.problem)
+        } else {
+            write!(f, "{}: key `{}`: {}", self.source, self.key, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where a listener is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A unix socket path.
+    Unix(PathBuf),
+    /// A TCP address.
+    Tcp(SocketAddr),
+}
+
+impl Listen {
+    /// Parses `unix:///path.sock` or `tcp://HOST:PORT` (HOST an IP address).
+    pub fn parse(uri: &str) -> Result<Self, String> {
+        if let Some(path) = uri.strip_prefix("unix://") {
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "{uri:?}: a unix socket URI needs an absolute path, as in unix:///run/manifold/manifold.sock"
+                ));
+            }
+            return Ok(Listen::Unix(PathBuf::from(path)));
+        }
+        if let Some(addr) = uri.strip_prefix("tcp://") {
+            let addr = addr.trim_end_matches('/');
+            let addr = addr.replace("localhost:", "127.0.0.1:");
+            return addr.parse::<SocketAddr>().map(Listen::Tcp).map_err(|_| {
+                format!("{uri:?}: expected tcp://IP:PORT, as in tcp://127.0.0.1:8585")
+            });
+        }
+        Err(format!(
+            "{uri:?}: expected unix:///path/to.sock or tcp://IP:PORT"
+        ))
+    }
+
+    /// True for unix sockets and loopback TCP addresses.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Listen::Unix(_) => true,
+            Listen::Tcp(a) => a.ip().is_loopback(),
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Unix(p) => write!(f, "unix://{}", p.display()),
+            Listen::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+/// The backend podman service that non-manifest calls are forwarded to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A podman service on a unix socket.
+    Unix(PathBuf),
+    /// A podman service on a TCP address.
+    Tcp(SocketAddr),
+}
+
+impl Backend {
+    /// Parses `unix:///path.sock` or `tcp://IP:PORT`.
+    pub fn parse(uri: &str) -> Result<Self, String> {
+        match Listen::parse(uri)? {
+            Listen::Unix(p) => Ok(Backend::Unix(p)),
+            Listen::Tcp(a) => Ok(Backend::Tcp(a)),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Unix(p) => write!(f, "unix://{}", p.display()),
+            Backend::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+/// One `[[registry]]` entry, with the key names of containers-registries.conf(5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryEntry {
+    /// `host[:port][/namespace]` this entry applies to.
+    pub location: String,
+    /// Plain HTTP or unverified TLS is allowed for this registry.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl RegistryEntry {
+    /// True when this entry covers `registry/repository`.
+    pub fn matches(&self, registry: &str, repository: &str) -> bool {
+        let loc = self.location.trim_end_matches('/');
+        match loc.split_once('/') {
+            None => loc == registry,
+            Some((host, ns)) => {
+                host == registry && (repository == ns || repository.starts_with(&format!("{ns}/")))
+            }
+        }
+    }
+}
+
+/// Explicit limits on what a request may make manifold hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body manifold reads (JSON bodies of manifest calls).
+    pub max_request_body: ByteSize,
+    /// Largest manifest or image config manifold fetches from a registry.
+    pub max_manifest_size: ByteSize,
+    /// Most instances one list may hold.
+    pub max_list_instances: usize,
+    /// Most images one request may add.
+    pub max_images_per_request: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_body: ByteSize(1 << 20),
+            max_manifest_size: ByteSize(4 << 20),
+            max_list_instances: 1000,
+            max_images_per_request: 256,
+        }
+    }
+}
+
+/// The configuration as written in the TOML file. Every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listener URIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<String>,
+    /// Where lists are stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// The podman service non-manifest calls go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Allows a plain (non-TLS) TCP listener on a non-loopback address.
+    #[serde(default)]
+    pub allow_insecure_tcp_listen: bool,
+    /// Worker threads of the HTTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Seconds a stopping manifold waits for requests in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_timeout_seconds: Option<u64>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Registries.
+    #[serde(default, rename = "registry", skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<RegistryEntry>,
+}
+
+/// Command-line overrides of `manifold serve`.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`, replacing the file's listeners when given.
+    pub listen: Vec<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--backend`.
+    pub backend: Option<String>,
+}
+
+/// What the defaults depend on: who runs manifold and the XDG directories.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// Running as root.
+    pub is_root: bool,
+    /// `$XDG_RUNTIME_DIR`.
+    pub xdg_runtime_dir: Option<PathBuf>,
+    /// `$XDG_DATA_HOME`.
+    pub xdg_data_home: Option<PathBuf>,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl Environment {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Environment {
+            is_root: is_root(),
+            xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
+            xdg_data_home: var("XDG_DATA_HOME"),
+            home: var("HOME"),
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // /proc/self is owned by the effective user.
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// The effective configuration: the file's values, the overrides and the defaults, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listeners.
+    pub listen: Vec<Listen>,
+    /// Where lists are stored.
+    pub data_dir: PathBuf,
+    /// The podman service non-manifest calls go to.
+    pub backend: Option<Backend>,
+    /// Allows a plain TCP listener on a non-loopback address.
+    pub allow_insecure_tcp_listen: bool,
+    /// Worker threads of the HTTP server.
+    pub threads: usize,
+    /// Seconds a stopping manifold waits for requests in flight.
+    pub shutdown_timeout_seconds: u64,
+    /// Limits.
+    pub limits: Limits,
+    /// Registries.
+    pub registries: Vec<RegistryEntry>,
+}
+
+impl Config {
+    /// Loads `path` (when given), applies `overrides` and defaults, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &Overrides,
+        env: &Environment,
+    ) -> Result<Self, ConfigError> {
+        let (file, source) = match path {
+            Some(p) => {
+                let source = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    source: source.clone(),
+                    key: String::new(),
+                    problem: format!("cannot read the file: {e}"),
+                })?;
+                (parse_file(&text, &source)?, source)
+            }
+            None => (FileConfig::default(), "<defaults>".to_string()),
+        };
+        Self::from_file(file, &source, overrides, env)
+    }
+
+    /// Builds the effective configuration from a parsed file.
+    pub fn from_file(
+        file: FileConfig,
+        source: &str,
+        overrides: &Overrides,
+        env: &Environment,
+    ) -> Result<Self, ConfigError> {
+        let err = |source: &str, key: &str, problem: String| ConfigError {
+            source: source.to_string(),
+            key: key.to_string(),
+            problem,
+        };
+        let (listen_uris, listen_source) = if overrides.listen.is_empty() {
+            (file.listen.clone(), source)
+        } else {
+            (overrides.listen.clone(), "<command line>")
+        };
+        let mut listen = Vec::new();
+        for (i, uri) in listen_uris.iter().enumerate() {
+            let key = if listen_source == source {
+                format!("listen[{i}]")
+            } else {
+                "--listen".to_string()
+            };
+            listen.push(Listen::parse(uri).map_err(|p| err(listen_source, &key, p))?);
+        }
+        if listen.is_empty() {
+            listen = default_listeners(env);
+        }
+        for (i, l) in listen.iter().enumerate() {
+            if !l.is_local() && !file.allow_insecure_tcp_listen {
+                let key = if listen_source == source {
+                    format!("listen[{i}]")
+                } else {
+                    "--listen".into()
+                };
+                return Err(err(
+                    listen_source,
+                    &key,
+                    format!(
+                        "{l} is reachable from other machines and this listener has no TLS, so registry credentials and lists would cross the network in clear text; listen on 127.0.0.1 or a unix socket, or set allow_insecure_tcp_listen = true in the configuration file if the network is trusted"
+                    ),
+                ));
+            }
+        }
+        let backend = match overrides.backend.as_ref().or(file.backend.as_ref()) {
+            Some(uri) => {
+                let (src, key) = if overrides.backend.is_some() {
+                    ("<command line>", "--backend")
+                } else {
+                    (source, "backend")
+                };
+                Some(Backend::parse(uri).map_err(|p| err(src, key, p))?)
+            }
+            None => None,
+        };
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| default_data_dir(env));
+        for (i, r) in file.registries.iter().enumerate() {
+            let loc = r.location.trim();
+            if loc.is_empty() || loc.contains("://") || loc.contains(char::is_whitespace) {
+                return Err(err(
+                    source,
+                    &format!("registry[{i}].location"),
+                    format!(
+                        "{:?} is not a registry location: write host[:port][/namespace], without a scheme, as in \"127.0.0.1:5001\"",
+                        r.location
+                    ),
+                ));
+            }
+        }
+        if file.limits.max_list_instances == 0 || file.limits.max_images_per_request == 0 {
+            return Err(err(
+                source,
+                "limits",
+                "limits must be greater than zero".into(),
+            ));
+        }
+        let threads = file.threads.unwrap_or(2);
+        if threads == 0 {
+            return Err(err(source, "threads", "must be at least 1".into()));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            backend,
+            allow_insecure_tcp_listen: file.allow_insecure_tcp_listen,
+            threads,
+            shutdown_timeout_seconds: file.shutdown_timeout_seconds.unwrap_or(10),
+            limits: file.limits,
+            registries: file.registries,
+        })
+    }
+
+    /// The `[[registry]]` entry that covers `registry/repository`, the most specific first.
+    pub fn registry_entry(&self, registry: &str, repository: &str) -> Option<&RegistryEntry> {
+        self.registries
+            .iter()
+            .filter(|r| r.matches(registry, repository))
+            .max_by_key(|r| r.location.len())
+    }
+
+    /// The effective configuration as TOML, the way `manifold check-config` prints it.
+    pub fn to_toml(&self) -> String {
+        let file = FileConfig {
+            listen: self.listen.iter().map(ToString::to_string).collect(),
+            data_dir: Some(self.data_dir.clone()),
+            backend: self.backend.as_ref().map(ToString::to_string),
+            allow_insecure_tcp_listen: self.allow_insecure_tcp_listen,
+            threads: Some(self.threads),
+            shutdown_timeout_seconds: Some(self.shutdown_timeout_seconds),
+            limits: self.limits.clone(),
+            registries: self.registries.clone(),
+        };
+        toml::to_string(&file).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+/// Parses the TOML text of a configuration file.
+pub fn parse_file(text: &str, source: &str) -> Result<FileConfig, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
+        source: source.to_string(),
+        key: String::new(),
+        problem: e.message().to_string(),
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError {
+            source: source.to_string(),
+            key: if key == "." { String::new() } else { key },
+            problem: inner.message().to_string(),
+        }
+    })
+}
+
+fn default_listeners(env: &Environment) -> Vec<Listen> {
+    let socket = if env.is_root {
+        PathBuf::from("/run/manifold/manifold.sock")
+    } else {
+        env.xdg_runtime_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir())
+            .join("manifold.sock")
+    };
+    let tcp = Listen::parse(DEFAULT_TCP_LISTEN).unwrap_or(Listen::Unix(socket.clone()));
+    vec![tcp, Listen::Unix(socket)]
+}
+
+fn default_data_dir(env: &Environment) -> PathBuf {
+    if env.is_root {
+        return PathBuf::from("/var/lib/manifold");
+    }
+    env.xdg_data_home
+        .clone()
+        .or_else(|| env.home.as_ref().map(|h| h.join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("manifold")
+}
+
+/// True when `ip` is a loopback address.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+#[cfg(test)]
+mod tests;
