@@ -277,7 +277,12 @@ mod tests {
     fn digests_are_validated_like_go_digest() {
         let good = sha256_digest(b"x");
         assert!(validate_digest(&good).is_ok());
-        let bad = |d: &str| validate_digest(d).unwrap_err().cause().to_string();
+        let bad = |d: &str| {
+            validate_digest(d)
+                .expect_err("must fail")
+                .cause()
+                .to_string()
+        };
         assert_eq!(bad("bogus"), "invalid checksum digest format");
         assert_eq!(bad("!234"), "invalid checksum digest format");
         assert_eq!(bad("sha256:abc"), "invalid checksum digest format");
@@ -303,7 +308,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let e = RawManifest::new(Bytes::from_static(b"\xff{"), None).unwrap_err();
+        let e = RawManifest::new(Bytes::from_static(b"\xff{"), None).expect_err("must fail");
         assert_eq!(e.kind(), ErrorKind::BadContent);
     }
 }

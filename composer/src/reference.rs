@@ -379,12 +379,13 @@ mod tests {
     #[test]
     fn transports() {
         assert!(ImageRef::parse_source("docker://127.0.0.1:5001/app:amd64").is_ok());
-        let e = ImageRef::parse_source("containers-storage:localhost/img:amd64").unwrap_err();
+        let e = ImageRef::parse_source("containers-storage:localhost/img:amd64")
+            .expect_err("must fail");
         assert_eq!(e.kind(), ErrorKind::LocalTransport);
         assert!(e.message().contains("push the image to a registry first"));
         // A registry with a port is not a transport.
         assert!(ImageRef::parse_source("localhost:5000/img").is_ok());
-        let e = ImageRef::parse_destination("oci:/tmp/x").unwrap_err();
+        let e = ImageRef::parse_destination("oci:/tmp/x").expect_err("must fail");
         assert_eq!(
             e.cause(),
             "unsupported transport oci in \"oci:/tmp/x\": only docker transport is supported"

@@ -434,7 +434,7 @@ fn default_listeners(env: &Environment) -> Vec<Listen> {
     } else {
         env.xdg_runtime_dir
             .clone()
-            .unwrap_or_else(|| std::env::temp_dir())
+            .unwrap_or_else(std::env::temp_dir)
             .join("manifold.sock")
     };
     let tcp = Listen::parse(DEFAULT_TCP_LISTEN).unwrap_or(Listen::Unix(socket.clone()));

@@ -1,0 +1,1104 @@
+//! The catalog: every list in memory, indexed by ID and name, over a durable [`ListStore`].
+//!
+//! * **Lookup** ([`Catalog::resolve`]) follows libimage's `LookupImage` (§6.1): `sha256:<id>`,
+//!   a full ID, the name's candidates (short names try `localhost/` first, then the
+//!   `docker.io` normalisation), an unambiguous ID prefix, and finally the "fuzzy" repo-tag match
+//!   for short names (`foobar` finds `quay.io/libpod/foobar:latest`).
+//! * **Mutations are serialised per list**: each list sits behind its own async mutex. A
+//!   mutation works on a copy, writes it to the store, and only then replaces the in-memory list,
+//!   so a failed write changes nothing. The write-and-commit step runs in its own task, so a
+//!   caller that goes away (a client that disconnects) cannot leave memory and disk apart.
+//! * **Names are unique**: name checks and name changes happen under one index lock, so of two
+//!   concurrent creates of one name exactly one wins.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::Mutex;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::list::{go_quote, is_list_id, new_list_id, ManifestList};
+use crate::reference::{normalize_list_name, ImageRef};
+use crate::store::ListStore;
+
+/// The in-memory index of all lists over a [`ListStore`].
+pub struct Catalog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ListStore>,
+    index: RwLock<Index>,
+}
+
+type Cell = Arc<Mutex<ManifestList>>;
+
+#[derive(Default)]
+struct Index {
+    /// ID -> list.
+    lists: HashMap<String, Entry>,
+    /// Name -> ID.
+    names: HashMap<String, String>,
+}
+
+/// What lookups need to know about a list without locking it.
+struct Entry {
+    cell: Cell,
+    names: Vec<String>,
+    created: u64,
+    /// Digest of the list's serialised manifest (for `name@digest` lookups).
+    digest: String,
+}
+
+/// A lookup result: the ID, and the stored name that matched (`None` when matched by ID or by
+/// the list's digest).
+struct Found {
+    id: String,
+    name: Option<String>,
+}
+
+fn not_known(name: &str) -> Error {
+    Error::with_message(
+        ErrorKind::NotFound,
+        format!("{name}: image not known"),
+        "image not known",
+    )
+}
+
+fn name_in_use(name: &str, id: &str) -> Error {
+    Error::with_message(
+        ErrorKind::NameInUse,
+        format!(
+            "image name {} is already associated with image {}: that name is already in use",
+            go_quote(name),
+            go_quote(id)
+        ),
+        "that name is already in use",
+    )
+}
+
+/// Splits a reference into repository, tag and digest, without normalising it.
+fn split_name(n: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match n.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (n, None),
+    };
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
+/// Docker compat: a reference with both tag and digest loses the tag.
+fn strip_tag_of_digested(input: &str) -> String {
+    match split_name(input) {
+        (repo, Some(_), Some(digest)) => format!("{repo}@{digest}"),
+        _ => input.to_string(),
+    }
+}
+
+/// c/image's short-name test: no registry (a first component with `.` or `:`, or `localhost`).
+fn is_short_name(name: &str) -> bool {
+    match name.split_once('/') {
+        None => true,
+        Some((first, _)) => !(first.contains('.') || first.contains(':') || first == "localhost"),
+    }
+}
+
+/// libimage's "backwards compat" candidate: the docker.io normalisation of a short name.
+fn docker_candidate(name: &str) -> Option<String> {
+    let r = ImageRef::parse(name).ok()?;
+    let mut s = r.to_string();
+    if r.tag.is_none() && r.digest.is_none() {
+        s.push_str(":latest");
+    }
+    Some(s)
+}
+
+fn is_hex_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Index {
+    /// Adds a list. A name some other list holds already is left out (and logged): that can only
+    /// happen when records were edited by hand.
+    fn insert(&mut self, list: &ManifestList, cell: Cell) {
+        let mut names = Vec::with_capacity(list.names.len());
+        for name in &list.names {
+            match self.names.get(name) {
+                Some(owner) if owner != &list.id => {
+                    tracing::warn!(list = %list.id, owner = %owner, name = %name, "two stored lists have the same name; keeping it on the older one");
+                }
+                _ => {
+                    self.names.insert(name.clone(), list.id.clone());
+                    names.push(name.clone());
+                }
+            }
+        }
+        self.lists.insert(
+            list.id.clone(),
+            Entry {
+                cell,
+                names,
+                created: list.created,
+                digest: list.digest(),
+            },
+        );
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(entry) = self.lists.remove(id) {
+            for name in entry.names {
+                if self.names.get(&name).is_some_and(|owner| owner == id) {
+                    self.names.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// True when `id` is still in the index with this very cell (not deleted meanwhile).
+    fn is_current(&self, id: &str, cell: &Cell) -> bool {
+        self.lists
+            .get(id)
+            .is_some_and(|e| Arc::ptr_eq(&e.cell, cell))
+    }
+
+    /// Entries in a stable order: oldest first, then by ID.
+    fn ordered(&self) -> Vec<(&String, &Entry)> {
+        let mut v: Vec<_> = self.lists.iter().collect();
+        v.sort_by(|(ia, a), (ib, b)| (a.created, ia).cmp(&(b.created, ib)));
+        v
+    }
+
+    fn by_id(&self, id: &str) -> Option<Found> {
+        self.lists.contains_key(id).then(|| Found {
+            id: id.to_string(),
+            name: None,
+        })
+    }
+
+    /// A candidate name (normalised, `:latest` added): an exact name, or for `repo@digest` a name
+    /// of that repository with that digest or whose manifest has that digest, or for
+    /// `repo:tag` a stored `repo:tag@digest`.
+    fn match_candidate(&self, candidate: &str) -> Option<Found> {
+        if let Some(id) = self.names.get(candidate) {
+            return Some(Found {
+                id: id.clone(),
+                name: Some(candidate.to_string()),
+            });
+        }
+        let (repo, tag, digest) = split_name(candidate);
+        for (id, entry) in self.ordered() {
+            for stored in &entry.names {
+                let (srepo, stag, sdigest) = split_name(stored);
+                if srepo != repo {
+                    continue;
+                }
+                let found = |name: Option<&String>| Found {
+                    id: id.clone(),
+                    name: name.cloned(),
+                };
+                match (digest, tag) {
+                    (Some(d), _) if sdigest == Some(d) => return Some(found(Some(stored))),
+                    (Some(d), _) if entry.digest == d => return Some(found(None)),
+                    (None, Some(t)) if stag == Some(t) => return Some(found(Some(stored))),
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// libimage's `lookupImageInDigestsAndRepoTags` for a short name: a stored name whose
+    /// repository ends with `/<repo>` (or is it) and whose tag matches (`latest` by default);
+    /// with a digest, any tag, but the list's digest must match.
+    fn fuzzy(&self, name: &str) -> Option<Found> {
+        let (repo, tag, digest) = split_name(name);
+        let required_tag = if digest.is_some() {
+            None
+        } else {
+            Some(tag.unwrap_or("latest"))
+        };
+        for (id, entry) in self.ordered() {
+            for stored in &entry.names {
+                let (srepo, stag, _) = split_name(stored);
+                if required_tag.is_some_and(|t| stag != Some(t)) {
+                    continue;
+                }
+                let repo_matches = srepo == repo
+                    || srepo
+                        .strip_suffix(repo)
+                        .is_some_and(|head| head.ends_with('/'));
+                if !repo_matches {
+                    continue;
+                }
+                if let Some(d) = digest {
+                    if entry.digest != d {
+                        continue;
+                    }
+                    return Some(Found {
+                        id: id.clone(),
+                        name: None,
+                    });
+                }
+                return Some(Found {
+                    id: id.clone(),
+                    name: Some(stored.clone()),
+                });
+            }
+        }
+        None
+    }
+}
+
+impl Inner {
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs a store write and its in-memory commit to the end even if the caller stops waiting.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Storage,
+            format!("manifest list update did not finish: {e}"),
+        )
+    })?
+}
+
+impl Catalog {
+    /// Loads every list from `store`.
+    pub async fn open(store: Arc<dyn ListStore>) -> Result<Self> {
+        let mut lists = store.load_all().await?;
+        // Oldest first, whatever the backend's order: on a duplicate name the older list keeps it.
+        lists.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        let mut index = Index::default();
+        for list in lists {
+            if !is_list_id(&list.id) {
+                tracing::warn!(id = %list.id, "skipping a stored list with an invalid ID");
+                continue;
+            }
+            let cell = Arc::new(Mutex::new(list.clone()));
+            index.insert(&list, cell);
+        }
+        Ok(Catalog {
+            inner: Arc::new(Inner {
+                store,
+                index: RwLock::new(index),
+            }),
+        })
+    }
+
+    /// Resolves a list by normalised name, short name, full ID, ID prefix or `sha256:<id>`
+    /// (podman's lookup rules, §6.1), returning its ID.
+    ///
+    /// Errors:
+    /// * [`ErrorKind::NotFound`], message `<name>: image not known`, cause `image not known`;
+    /// * [`ErrorKind::InvalidInput`] when `name` is not a reference at all, as podman's lookup
+    ///   fails before searching: message `parsing reference "<name>": <cause>` with the reference
+    ///   error as cause (e.g. `invalid reference format: repository name must be lowercase`);
+    ///   and `sha256:<not 64 hex>` gives `<name>: invalid format: no 64-byte hexadecimal value`
+    ///   (cause = message). podman answers these with 500 on `exists` and `DELETE`, not 404.
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        self.lookup(name).map(|f| f.id)
+    }
+
+    fn lookup(&self, input: &str) -> Result<Found> {
+        let name = strip_tag_of_digested(input);
+        let normalized = normalize_list_name(&name).map_err(|e| {
+            Error::with_message(
+                ErrorKind::InvalidInput,
+                format!("parsing reference {}: {}", go_quote(input), e.cause()),
+                e.cause(),
+            )
+        })?;
+        let index = self.inner.read();
+        if let Some(hex) = name.strip_prefix("sha256:") {
+            if !is_list_id(hex) {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("{name}: invalid format: no 64-byte hexadecimal value"),
+                ));
+            }
+            return index.by_id(hex).ok_or_else(|| not_known(&name));
+        }
+        if is_list_id(&name) {
+            return index.by_id(&name).ok_or_else(|| not_known(&name));
+        }
+        let short = is_short_name(&name);
+        let mut candidates = vec![normalized];
+        if short {
+            if let Some(c) = docker_candidate(&name) {
+                if !candidates.contains(&c) {
+                    candidates.push(c);
+                }
+            }
+        }
+        for candidate in &candidates {
+            if let Some(found) = index.match_candidate(candidate) {
+                return Ok(found);
+            }
+        }
+        if is_hex_prefix(&name) {
+            let mut hits = index.lists.keys().filter(|id| id.starts_with(&name));
+            if let (Some(id), None) = (hits.next(), hits.next()) {
+                return Ok(Found {
+                    id: id.clone(),
+                    name: None,
+                });
+            }
+        }
+        if short {
+            if let Some(found) = index.fuzzy(&name) {
+                return Ok(found);
+            }
+        }
+        Err(not_known(&name))
+    }
+
+    fn cell(&self, id: &str) -> Result<Cell> {
+        self.inner
+            .read()
+            .lists
+            .get(id)
+            .map(|e| e.cell.clone())
+            .ok_or_else(|| not_known(id))
+    }
+
+    /// Creates and saves a new empty list named `name`, which must be normalised already
+    /// ([`normalize_list_name`]'s output).
+    ///
+    /// Errors: [`ErrorKind::NameInUse`] when a list has the name (message `image name "<name>"
+    /// is already associated with image "<ID>": that name is already in use`, cause `that name
+    /// is already in use`); [`ErrorKind::InvalidInput`] for a name that is not normalised; the
+    /// store's error when the write fails (then nothing was created).
+    pub async fn create(&self, name: &str) -> Result<ManifestList> {
+        match normalize_list_name(name) {
+            Ok(n) if n == name => {}
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("{}: not a normalised manifest list name", go_quote(name)),
+                ))
+            }
+        }
+        let (list, cell, guard) = {
+            let mut index = self.inner.write();
+            if let Some(owner) = index.names.get(name) {
+                return Err(name_in_use(name, owner));
+            }
+            let mut list = ManifestList::new(name);
+            while index.lists.contains_key(&list.id) {
+                list.id = new_list_id();
+            }
+            let cell: Cell = Arc::new(Mutex::new(list.clone()));
+            // Held until the record is durable: readers of the new list wait for it.
+            let guard = cell.clone().try_lock_owned().map_err(|_| {
+                Error::new(ErrorKind::Storage, "a new manifest list was locked already")
+            })?;
+            index.insert(&list, cell.clone());
+            (list, cell, guard)
+        };
+        let inner = self.inner.clone();
+        detached(async move {
+            let saved = inner.store.save(&list).await;
+            if saved.is_err() {
+                let mut index = inner.write();
+                if index.is_current(&list.id, &cell) {
+                    index.remove(&list.id);
+                }
+            }
+            drop(guard);
+            saved.map(|()| list)
+        })
+        .await
+    }
+
+    /// Runs `f` on the list under its lock and saves the result atomically if `f` returns `Ok`.
+    /// On `Err` from `f` or from the store, nothing is saved and the list is unchanged. A result
+    /// equal to the current list is not written again.
+    ///
+    /// `f` may not change the list's `id` or `names` (that is an [`ErrorKind::InvalidInput`]
+    /// error); names change only through [`Catalog::create`] and [`Catalog::remove`].
+    pub async fn update<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ManifestList) -> Result<T>,
+    ) -> Result<T> {
+        let cell = self.cell(id)?;
+        let guard = cell.clone().lock_owned().await;
+        if !self.inner.read().is_current(id, &cell) {
+            return Err(not_known(id));
+        }
+        let mut next = guard.clone();
+        let out = f(&mut next)?;
+        if next.id != guard.id || next.names != guard.names {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a manifest list update may not change the list's ID or names",
+            ));
+        }
+        if next == *guard {
+            return Ok(out);
+        }
+        let inner = self.inner.clone();
+        detached(async move {
+            let mut guard = guard;
+            inner.store.save(&next).await?;
+            let digest = next.digest();
+            if let Some(entry) = inner.write().lists.get_mut(&next.id) {
+                entry.digest = digest;
+            }
+            *guard = next;
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// A snapshot of the list with this ID (exact ID, not a lookup).
+    pub async fn get(&self, id: &str) -> Result<ManifestList> {
+        let cell = self.cell(id)?;
+        let guard = cell.lock().await;
+        if !self.inner.read().is_current(id, &cell) {
+            return Err(not_known(id));
+        }
+        Ok(guard.clone())
+    }
+
+    /// podman's `RemoveImages` for one name: a name (when the list has other names too) is
+    /// untagged; an ID, full or prefix, `sha256:<id>`, `name@<list digest>`, or the list's last
+    /// name deletes the record with all its names. Returns (untagged names, deleted ID).
+    ///
+    /// Errors as [`Catalog::resolve`], and the store's error (then nothing changed).
+    pub async fn remove(&self, name: &str) -> Result<(Vec<String>, Option<String>)> {
+        let found = self.lookup(name)?;
+        let cell = self.cell(&found.id)?;
+        let guard = cell.clone().lock_owned().await;
+        let still_there = self.inner.read().is_current(&found.id, &cell)
+            && found.name.as_ref().is_none_or(|n| guard.has_name(n));
+        if !still_there {
+            return Err(not_known(name));
+        }
+        let inner = self.inner.clone();
+        detached(async move {
+            let mut guard = guard;
+            match found.name {
+                Some(untag) if guard.names.len() > 1 => {
+                    let mut next = guard.clone();
+                    next.names.retain(|n| n != &untag);
+                    inner.store.save(&next).await?;
+                    {
+                        let mut index = inner.write();
+                        if index.names.get(&untag) == Some(&next.id) {
+                            index.names.remove(&untag);
+                        }
+                        if let Some(entry) = index.lists.get_mut(&next.id) {
+                            entry.names.retain(|n| n != &untag);
+                        }
+                    }
+                    *guard = next;
+                    Ok((vec![untag], None))
+                }
+                _ => {
+                    inner.store.delete(&guard.id).await?;
+                    inner.write().remove(&guard.id);
+                    Ok((guard.names.clone(), Some(guard.id.clone())))
+                }
+            }
+        })
+        .await
+    }
+
+    /// How many lists there are.
+    pub fn len(&self) -> usize {
+        self.inner.read().lists.len()
+    }
+
+    /// True when there are no lists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::Instance;
+    use crate::oci::OCI_MANIFEST;
+    use crate::store::FileStore;
+    use async_trait::async_trait;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// An in-memory store that can be told to fail.
+    #[derive(Default)]
+    struct MemStore {
+        lists: std::sync::Mutex<BTreeMap<String, ManifestList>>,
+        fail: AtomicBool,
+    }
+
+    impl MemStore {
+        fn with(lists: Vec<ManifestList>) -> Arc<Self> {
+            let store = MemStore::default();
+            {
+                let mut map = store.lists.lock().expect("not poisoned");
+                for l in lists {
+                    map.insert(l.id.clone(), l);
+                }
+            }
+            Arc::new(store)
+        }
+
+        fn check(&self) -> Result<()> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Storage, "disk full"));
+            }
+            Ok(())
+        }
+
+        fn stored(&self, id: &str) -> Option<ManifestList> {
+            self.lists.lock().expect("not poisoned").get(id).cloned()
+        }
+    }
+
+    #[async_trait]
+    impl ListStore for MemStore {
+        async fn load_all(&self) -> Result<Vec<ManifestList>> {
+            Ok(self
+                .lists
+                .lock()
+                .expect("not poisoned")
+                .values()
+                .cloned()
+                .collect())
+        }
+        async fn save(&self, list: &ManifestList) -> Result<()> {
+            self.check()?;
+            self.lists
+                .lock()
+                .expect("not poisoned")
+                .insert(list.id.clone(), list.clone());
+            Ok(())
+        }
+        async fn delete(&self, id: &str) -> Result<()> {
+            self.check()?;
+            self.lists.lock().expect("not poisoned").remove(id);
+            Ok(())
+        }
+    }
+
+    fn list(id_char: char, id_rest: char, names: &[&str], created: u64) -> ManifestList {
+        ManifestList {
+            id: format!("{id_char}{}", id_rest.to_string().repeat(63)),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            created,
+            ..Default::default()
+        }
+    }
+
+    fn instance(n: usize) -> Instance {
+        Instance {
+            media_type: OCI_MANIFEST.into(),
+            digest: format!("sha256:{n:064x}"),
+            size: 100,
+            ..Default::default()
+        }
+    }
+
+    async fn fixture() -> (Catalog, Arc<MemStore>) {
+        let store = MemStore::with(vec![
+            list('a', '1', &["localhost/foo:latest"], 1),
+            list('a', '2', &["quay.io/libpod/foobar:latest"], 2),
+            list('b', '3', &["localhost/ml:v1"], 3),
+            list('c', '4', &["localhost/a/b:v1"], 4),
+            list('d', '5', &["docker.io/library/alpine:latest"], 5),
+            list('e', '6', &["localhost/two:latest", "localhost/other:v2"], 6),
+        ]);
+        let catalog = Catalog::open(store.clone()).await.expect("opens");
+        (catalog, store)
+    }
+
+    fn id(c: char, rest: char) -> String {
+        format!("{c}{}", rest.to_string().repeat(63))
+    }
+
+    #[tokio::test]
+    async fn lookup_rules() {
+        let (catalog, _) = fixture().await;
+        assert_eq!(catalog.len(), 6);
+        let foo = id('a', '1');
+        let foobar = id('a', '2');
+        let ml = id('b', '3');
+        let cases: &[(&str, &str)] = &[
+            ("foo", &foo),
+            ("foo:latest", &foo),
+            ("localhost/foo", &foo),
+            ("localhost/foo:latest", &foo),
+            ("foobar", &foobar),
+            ("foobar:latest", &foobar),
+            ("libpod/foobar", &foobar),
+            ("quay.io/libpod/foobar", &foobar),
+            ("ml:v1", &ml),
+            ("localhost/ml:v1", &ml),
+            ("a/b:v1", &id('c', '4')),
+            ("alpine", &id('d', '5')),
+            ("docker.io/alpine", &id('d', '5')),
+            ("library/alpine", &id('d', '5')),
+            ("other:v2", &id('e', '6')),
+            // IDs: full, sha256:, unambiguous prefixes.
+            (&foo, &foo),
+            (&format!("sha256:{ml}"), &ml),
+            ("b3", &ml),
+            ("b", &ml),
+            ("c4444", &id('c', '4')),
+        ];
+        for (name, want) in cases {
+            assert_eq!(
+                catalog.resolve(name).as_deref(),
+                Ok(*want),
+                "resolving {name}"
+            );
+        }
+        for missing in [
+            "ml",
+            "foobar:v2",
+            "quay.io/foobar",
+            "nolist",
+            "a",
+            "localhost/libpod/foobar",
+        ] {
+            let e = catalog.resolve(missing).expect_err(missing);
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{missing}");
+            assert_eq!(e.message(), format!("{missing}: image not known"));
+            assert_eq!(e.cause(), "image not known");
+        }
+        let e = catalog
+            .resolve(&format!("sha256:{}", "f".repeat(64)))
+            .expect_err("unknown id");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn invalid_names_fail_before_lookup() {
+        let (catalog, _) = fixture().await;
+        let e = catalog.resolve("ThisIsInvalid").expect_err("invalid");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            e.message(),
+            "parsing reference \"ThisIsInvalid\": invalid reference format: repository name must be lowercase"
+        );
+        assert_eq!(
+            e.cause(),
+            "invalid reference format: repository name must be lowercase"
+        );
+        assert_eq!(
+            catalog.resolve("").expect_err("empty").kind(),
+            ErrorKind::InvalidInput
+        );
+        let e = catalog.resolve("sha256:abc").expect_err("short sha");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            e.message(),
+            "sha256:abc: invalid format: no 64-byte hexadecimal value"
+        );
+    }
+
+    #[tokio::test]
+    async fn ambiguous_prefix_is_not_known() {
+        let (catalog, _) = fixture().await;
+        // Both a111… and a222… start with "a".
+        let e = catalog.resolve("a").expect_err("ambiguous");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(catalog.resolve("a1").as_deref(), Ok(id('a', '1').as_str()));
+    }
+
+    #[tokio::test]
+    async fn digest_references_match_the_list_manifest() {
+        let (catalog, _) = fixture().await;
+        let foo = id('a', '1');
+        let digest = catalog.get(&foo).await.expect("exists").digest();
+        for name in [
+            format!("localhost/foo@{digest}"),
+            format!("foo@{digest}"),
+            format!("foo:latest@{digest}"),
+        ] {
+            assert_eq!(
+                catalog.resolve(&name).as_deref(),
+                Ok(foo.as_str()),
+                "{name}"
+            );
+        }
+        let other = format!("sha256:{}", "9".repeat(64));
+        assert!(catalog.resolve(&format!("foo@{other}")).is_err());
+        // The digest follows updates.
+        catalog
+            .update(&foo, |l| {
+                l.add_instance(instance(1));
+                Ok(())
+            })
+            .await
+            .expect("updates");
+        let new_digest = catalog.get(&foo).await.expect("exists").digest();
+        assert_ne!(new_digest, digest);
+        assert!(catalog.resolve(&format!("foo@{digest}")).is_err());
+        assert_eq!(
+            catalog.resolve(&format!("foo@{new_digest}")).as_deref(),
+            Ok(foo.as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn create_checks_names() {
+        let (catalog, store) = fixture().await;
+        let created = catalog.create("localhost/new:latest").await.expect("free");
+        assert!(is_list_id(&created.id));
+        assert_eq!(created.names, ["localhost/new:latest"]);
+        assert!(created.instances.is_empty());
+        assert_eq!(store.stored(&created.id), Some(created.clone()));
+        assert_eq!(catalog.resolve("new").as_deref(), Ok(created.id.as_str()));
+
+        let e = catalog
+            .create("localhost/new:latest")
+            .await
+            .expect_err("taken");
+        assert_eq!(e.kind(), ErrorKind::NameInUse);
+        assert_eq!(
+            e.message(),
+            format!(
+                "image name \"localhost/new:latest\" is already associated with image \"{}\": that name is already in use",
+                created.id
+            )
+        );
+        assert_eq!(e.cause(), "that name is already in use");
+        // A second name of an existing list is taken too.
+        assert_eq!(
+            catalog
+                .create("localhost/other:v2")
+                .await
+                .expect_err("taken")
+                .kind(),
+            ErrorKind::NameInUse
+        );
+        for unnormalised in ["new", "Upper", "localhost/new"] {
+            assert_eq!(
+                catalog
+                    .create(unnormalised)
+                    .await
+                    .expect_err(unnormalised)
+                    .kind(),
+                ErrorKind::InvalidInput
+            );
+        }
+        assert_eq!(catalog.len(), 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_creates_of_one_name_have_one_winner() {
+        let store = MemStore::with(Vec::new());
+        let catalog = Arc::new(Catalog::open(store).await.expect("opens"));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let c = catalog.clone();
+                tokio::spawn(async move { c.create("localhost/race:latest").await })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            match t.await.expect("task ran") {
+                Ok(_) => won += 1,
+                Err(e) => assert_eq!(e.kind(), ErrorKind::NameInUse),
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(catalog.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_updates_lose_nothing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(FileStore::open(tmp.path()).expect("opens"));
+        let catalog = Arc::new(Catalog::open(store).await.expect("opens"));
+        let id = catalog
+            .create("localhost/busy:latest")
+            .await
+            .expect("creates")
+            .id;
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let c = catalog.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    c.update(&id, |l| {
+                        l.add_instance(instance(n));
+                        Ok(l.instances.len())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut lens = Vec::new();
+        for t in tasks {
+            lens.push(t.await.expect("task ran").expect("updated"));
+        }
+        lens.sort_unstable();
+        assert_eq!(
+            lens,
+            (1..=20).collect::<Vec<_>>(),
+            "each saw the previous ones"
+        );
+        let list = catalog.get(&id).await.expect("exists");
+        assert_eq!(list.instances.len(), 20);
+
+        // Everything is on disk.
+        let reopened = Catalog::open(Arc::new(FileStore::open(tmp.path()).expect("opens")))
+            .await
+            .expect("reopens");
+        assert_eq!(reopened.get(&id).await.expect("exists"), list);
+        assert_eq!(reopened.resolve("busy").as_deref(), Ok(id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn failed_updates_change_nothing() {
+        let (catalog, store) = fixture().await;
+        let ml = id('b', '3');
+        let before = catalog.get(&ml).await.expect("exists");
+
+        let e = catalog
+            .update(&ml, |l| {
+                l.add_instance(instance(1));
+                l.remove_instance("sha256:nope")
+            })
+            .await
+            .expect_err("f failed");
+        assert_eq!(e.kind(), ErrorKind::InstanceNotFound);
+        assert_eq!(catalog.get(&ml).await.expect("exists"), before);
+
+        store.fail.store(true, Ordering::SeqCst);
+        let e = catalog
+            .update(&ml, |l| {
+                l.add_instance(instance(2));
+                Ok(())
+            })
+            .await
+            .expect_err("store failed");
+        assert_eq!(e.kind(), ErrorKind::Storage);
+        assert_eq!(catalog.get(&ml).await.expect("exists"), before);
+        assert_eq!(store.stored(&ml), Some(before.clone()));
+        store.fail.store(false, Ordering::SeqCst);
+
+        let e = catalog
+            .update(&ml, |l| {
+                l.names.push("localhost/sneaky:latest".into());
+                Ok(())
+            })
+            .await
+            .expect_err("names are not for update");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(catalog.resolve("sneaky").is_err());
+
+        let e = catalog
+            .update(&id('f', 'f'), |_| Ok(()))
+            .await
+            .expect_err("unknown");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            catalog.get("nope").await.expect_err("unknown").kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_create_leaves_the_name_free() {
+        let store = MemStore::with(Vec::new());
+        let catalog = Catalog::open(store.clone()).await.expect("opens");
+        store.fail.store(true, Ordering::SeqCst);
+        let e = catalog
+            .create("localhost/x:latest")
+            .await
+            .expect_err("store failed");
+        assert_eq!(e.kind(), ErrorKind::Storage);
+        assert!(catalog.is_empty());
+        assert!(catalog.resolve("x").is_err());
+        store.fail.store(false, Ordering::SeqCst);
+        catalog
+            .create("localhost/x:latest")
+            .await
+            .expect("free again");
+    }
+
+    #[tokio::test]
+    async fn remove_by_name_untags_and_by_id_deletes() {
+        let (catalog, store) = fixture().await;
+        let two = id('e', '6');
+
+        // A name of a list with two names: untag only.
+        let (untagged, deleted) = catalog.remove("two").await.expect("removes");
+        assert_eq!(untagged, ["localhost/two:latest"]);
+        assert_eq!(deleted, None);
+        assert!(catalog.resolve("two").is_err());
+        assert_eq!(catalog.resolve("other:v2").as_deref(), Ok(two.as_str()));
+        assert_eq!(
+            store.stored(&two).map(|l| l.names),
+            Some(vec!["localhost/other:v2".to_string()])
+        );
+        // The name is free for a new list.
+        catalog
+            .create("localhost/two:latest")
+            .await
+            .expect("name is free");
+
+        // The last name deletes the record.
+        let (untagged, deleted) = catalog.remove("localhost/other:v2").await.expect("removes");
+        assert_eq!(untagged, ["localhost/other:v2"]);
+        assert_eq!(deleted.as_deref(), Some(two.as_str()));
+        assert!(store.stored(&two).is_none());
+        assert_eq!(
+            catalog.get(&two).await.expect_err("gone").kind(),
+            ErrorKind::NotFound
+        );
+
+        // By ID (or prefix): delete with every name.
+        let mut multi = list('f', '7', &["localhost/m1:latest", "localhost/m2:latest"], 9);
+        multi.add_instance(instance(3));
+        let store2 = MemStore::with(vec![multi.clone()]);
+        let catalog2 = Catalog::open(store2.clone()).await.expect("opens");
+        let (untagged, deleted) = catalog2.remove("f7").await.expect("removes");
+        assert_eq!(untagged, multi.names);
+        assert_eq!(deleted.as_deref(), Some(multi.id.as_str()));
+        assert!(catalog2.is_empty());
+        assert!(store2.stored(&multi.id).is_none());
+
+        let e = catalog.remove("nolist").await.expect_err("missing");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.message(), "nolist: image not known");
+    }
+
+    #[tokio::test]
+    async fn remove_with_a_failing_store_changes_nothing() {
+        let (catalog, store) = fixture().await;
+        store.fail.store(true, Ordering::SeqCst);
+        assert_eq!(
+            catalog.remove("foo").await.expect_err("fails").kind(),
+            ErrorKind::Storage
+        );
+        assert_eq!(
+            catalog.remove("two").await.expect_err("fails").kind(),
+            ErrorKind::Storage
+        );
+        store.fail.store(false, Ordering::SeqCst);
+        assert_eq!(catalog.resolve("foo").as_deref(), Ok(id('a', '1').as_str()));
+        assert_eq!(catalog.resolve("two").as_deref(), Ok(id('e', '6').as_str()));
+        assert_eq!(catalog.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn survives_a_restart() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let open = || async {
+            Catalog::open(Arc::new(FileStore::open(tmp.path()).expect("opens")))
+                .await
+                .expect("opens")
+        };
+        let catalog = open().await;
+        let a = catalog.create("localhost/a:latest").await.expect("creates");
+        let b = catalog.create("quay.io/x/b:v1").await.expect("creates");
+        catalog
+            .update(&a.id, |l| {
+                l.add_instance(instance(1));
+                l.annotate_index(&BTreeMap::from([("k".into(), "v".into())]), None);
+                Ok(())
+            })
+            .await
+            .expect("updates");
+        catalog.remove(&b.id).await.expect("removes");
+        let before = catalog.get(&a.id).await.expect("exists");
+        drop(catalog);
+
+        let catalog = open().await;
+        assert_eq!(catalog.len(), 1);
+        assert_eq!(catalog.get(&a.id).await.expect("exists"), before);
+        assert!(catalog.resolve("quay.io/x/b:v1").is_err());
+        assert_eq!(
+            catalog
+                .create("localhost/a:latest")
+                .await
+                .expect_err("taken")
+                .kind(),
+            ErrorKind::NameInUse
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicate_stored_names_keep_the_older_list() {
+        let store = MemStore::with(vec![
+            // Listed first by ID, but created later.
+            list(
+                'a',
+                '1',
+                &["localhost/dup:latest", "localhost/own:latest"],
+                2,
+            ),
+            list('b', '2', &["localhost/dup:latest"], 1),
+        ]);
+        let catalog = Catalog::open(store).await.expect("opens");
+        assert_eq!(catalog.resolve("dup").as_deref(), Ok(id('b', '2').as_str()));
+        assert_eq!(catalog.resolve("own").as_deref(), Ok(id('a', '1').as_str()));
+    }
+
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+
+    #[tokio::test]
+    async fn futures_are_send() {
+        let (catalog, _) = fixture().await;
+        let created = assert_send(catalog.create("localhost/s:latest"))
+            .await
+            .expect("creates");
+        assert_send(catalog.update(&created.id, |_| Ok(())))
+            .await
+            .expect("updates");
+        assert_send(catalog.get(&created.id)).await.expect("gets");
+        assert_send(catalog.remove("s")).await.expect("removes");
+    }
+
+    #[test]
+    fn name_helpers() {
+        assert_eq!(
+            split_name("localhost/a/b:v1"),
+            ("localhost/a/b", Some("v1"), None)
+        );
+        assert_eq!(
+            split_name("localhost:5000/a@sha256:x"),
+            ("localhost:5000/a", None, Some("sha256:x"))
+        );
+        assert_eq!(
+            split_name("localhost:5000/a:t@sha256:x"),
+            ("localhost:5000/a", Some("t"), Some("sha256:x"))
+        );
+        assert_eq!(split_name("foo"), ("foo", None, None));
+        assert_eq!(strip_tag_of_digested("foo:t@sha256:x"), "foo@sha256:x");
+        assert_eq!(strip_tag_of_digested("foo:t"), "foo:t");
+        assert!(is_short_name("foo:v1"));
+        assert!(is_short_name("library/foo"));
+        assert!(!is_short_name("localhost/foo"));
+        assert!(!is_short_name("quay.io/foo"));
+        assert!(!is_short_name("host:5000/foo"));
+        assert_eq!(
+            docker_candidate("foo").as_deref(),
+            Some("docker.io/library/foo:latest")
+        );
+    }
+}

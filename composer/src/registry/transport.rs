@@ -1,0 +1,413 @@
+//! Sending one request to a registry: choosing the scheme, authenticating, retrying once.
+//!
+//! The flow is containers/image's. The first request to a registry pings `GET /v2/` to learn
+//! which scheme works and how to authenticate (its `WWW-Authenticate` challenges); both are
+//! remembered per (registry, insecure). A secure registry is HTTPS with certificate
+//! verification, nothing else. An insecure one is tried over HTTPS without verification first,
+//! and over plain HTTP when that fails. Requests then carry credentials up front: a bearer token
+//! for the request's scopes (cached, see [`super::token`]) or Basic credentials. A 401 gets one
+//! retry when it teaches something new: a challenge the ping did not show, or a cached token the
+//! registry no longer accepts.
+//!
+//! Credentials only ever travel in the `Authorization` header of the one request that needs
+//! them; nothing here stores them. reqwest drops that header on redirects to another host, port
+//! or scheme (blob downloads are often redirected to storage), and that is relied on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+
+use super::challenge::{Challenge, Scheme};
+use super::errors;
+use super::token::{self, TokenCache, TokenKey, TokenRequest};
+use crate::credentials::Auth;
+use crate::error::{Error, ErrorKind, Result};
+
+/// How long establishing a connection (TCP and TLS) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read may wait for the next bytes. Not a total timeout: big blobs take long.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle pooled connections are closed after this.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// TCP keep-alive probes on pooled connections.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// The host that serves a registry's API: Docker Hub's name differs from its API host.
+pub(crate) fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
+}
+
+/// What a registry told us at the ping: where its API is and how it wants to be authenticated.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    /// `https://host` or `http://host`.
+    pub base: Url,
+    /// Challenges from the ping (or a later 401).
+    pub challenges: Vec<Challenge>,
+}
+
+/// Who a request goes to, with what credential, needing which token scopes.
+pub(crate) struct Target<'a> {
+    /// The registry as named in the reference (`docker.io`, `127.0.0.1:5001`).
+    pub registry: &'a str,
+    /// Unverified TLS, then plain HTTP, are allowed.
+    pub insecure: bool,
+    /// The credential for this registry, if the request has one.
+    pub auth: Option<&'a Auth>,
+    /// Token scopes: `repository:NAME:pull` (and later `...:pull,push`).
+    pub scopes: Vec<String>,
+}
+
+/// The `Authorization` a request was sent with.
+enum Authorization {
+    None,
+    Basic(HeaderValue),
+    Bearer {
+        value: HeaderValue,
+        key: TokenKey,
+        cached: bool,
+    },
+}
+
+impl Authorization {
+    fn header(&self) -> Option<&HeaderValue> {
+        match self {
+            Authorization::None => None,
+            Authorization::Basic(v) | Authorization::Bearer { value: v, .. } => Some(v),
+        }
+    }
+}
+
+/// A header value that hyper and reqwest will not print.
+fn sensitive(value: &str) -> Result<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        // Never echo the value: it is a credential.
+        Error::new(
+            ErrorKind::InvalidInput,
+            "credentials contain characters that cannot be sent in an HTTP header",
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// True when `challenges` offer a way in with `auth`.
+fn can_authenticate(challenges: &[Challenge], auth: Option<&Auth>) -> bool {
+    challenges.iter().any(|c| match c.scheme {
+        Scheme::Bearer => true,
+        Scheme::Basic => matches!(auth, Some(Auth::Basic { .. })),
+        Scheme::Other(_) => false,
+    })
+}
+
+/// The HTTP clients, what was learnt about each registry, and the token cache.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    verified: reqwest::Client,
+    unverified: reqwest::Client,
+    endpoints: Mutex<HashMap<(String, bool), Arc<Endpoint>>>,
+    tokens: TokenCache,
+}
+
+fn build_client(verify: bool) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("manifold/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_keepalive(TCP_KEEPALIVE)
+        .tls_danger_accept_invalid_certs(!verify)
+        .build()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Registry,
+                format!("building the registry HTTP client: {e}"),
+            )
+        })
+}
+
+impl Transport {
+    /// Two pooled clients: one verifying certificates (platform roots), one not (insecure
+    /// registries only).
+    pub(crate) fn new() -> Result<Self> {
+        // reqwest is built without a default crypto provider; install ring unless the program
+        // already chose one, so building a client cannot panic.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        Ok(Transport {
+            verified: build_client(true)?,
+            unverified: build_client(false)?,
+            endpoints: Mutex::new(HashMap::new()),
+            tokens: TokenCache::new(),
+        })
+    }
+
+    fn client(&self, insecure: bool) -> &reqwest::Client {
+        if insecure {
+            &self.unverified
+        } else {
+            &self.verified
+        }
+    }
+
+    fn endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), Arc<Endpoint>>> {
+        self.endpoints.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets what was learnt about a registry, so the next request pings again.
+    fn forget(&self, registry: &str, insecure: bool) {
+        self.endpoints().remove(&(registry.to_string(), insecure));
+    }
+
+    /// The scheme a registry was reached with, if it has been pinged (for tests and logs).
+    pub(crate) fn known_scheme(&self, registry: &str, insecure: bool) -> Option<String> {
+        self.endpoints()
+            .get(&(registry.to_string(), insecure))
+            .map(|e| e.base.scheme().to_string())
+    }
+
+    /// The endpoint of `registry`, pinging it the first time.
+    pub(crate) async fn endpoint(&self, registry: &str, insecure: bool) -> Result<Arc<Endpoint>> {
+        let key = (registry.to_string(), insecure);
+        if let Some(e) = self.endpoints().get(&key) {
+            return Ok(Arc::clone(e));
+        }
+        let host = api_host(registry);
+        // Like containers/image: when an insecure registry fails over HTTPS, for whatever
+        // reason, try HTTP, and report HTTP's error if that fails too.
+        let pinged = match self.ping("https", host, insecure).await {
+            Ok(e) => Ok(e),
+            Err(https_err) if insecure => {
+                tracing::debug!(registry, error = %https_err, "HTTPS ping failed, trying HTTP");
+                self.ping("http", host, insecure).await
+            }
+            Err(e) => Err(e),
+        };
+        let endpoint =
+            Arc::new(pinged.map_err(|e| e.context(format!("pinging container registry {host}")))?);
+        tracing::debug!(registry, base = %endpoint.base, "registry endpoint");
+        self.endpoints().insert(key, Arc::clone(&endpoint));
+        Ok(endpoint)
+    }
+
+    async fn ping(&self, scheme: &str, host: &str, insecure: bool) -> Result<Endpoint> {
+        let url = Url::parse(&format!("{scheme}://{host}/v2/")).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("invalid registry host {host:?}: {e}"),
+            )
+        })?;
+        let resp = self
+            .client(insecure)
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| errors::transport(&Method::GET, &url, &e))?;
+        match resp.status() {
+            StatusCode::OK | StatusCode::UNAUTHORIZED => {
+                let challenges = errors::challenges_of(resp.headers());
+                let mut base = url;
+                base.set_path("");
+                Ok(Endpoint { base, challenges })
+            }
+            _ => Err(errors::from_response(resp).await),
+        }
+    }
+
+    /// Chooses the `Authorization` for a request from the endpoint's challenges: the first
+    /// Bearer or Basic challenge decides. `fresh` skips the token cache.
+    async fn authorize(
+        &self,
+        endpoint: &Endpoint,
+        target: &Target<'_>,
+        fresh: bool,
+    ) -> Result<Authorization> {
+        for c in &endpoint.challenges {
+            match c.scheme {
+                Scheme::Bearer => return self.bearer(c, target, fresh).await,
+                Scheme::Basic => {
+                    return match target.auth {
+                        Some(Auth::Basic { username, password }) => {
+                            let raw = format!("{username}:{}", password.expose());
+                            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                            Ok(Authorization::Basic(sensitive(&format!(
+                                "Basic {encoded}"
+                            ))?))
+                        }
+                        _ => Ok(Authorization::None),
+                    };
+                }
+                Scheme::Other(_) => {}
+            }
+        }
+        Ok(Authorization::None)
+    }
+
+    async fn bearer(
+        &self,
+        challenge: &Challenge,
+        target: &Target<'_>,
+        fresh: bool,
+    ) -> Result<Authorization> {
+        let realm = challenge.realm().filter(|r| !r.is_empty()).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Registry,
+                "missing realm in bearer auth challenge",
+            )
+        })?;
+        let key = self
+            .tokens
+            .key(target.registry, &target.scopes, target.auth);
+        if !fresh {
+            if let Some(token) = self.tokens.get(&key, Instant::now()) {
+                return Ok(Authorization::Bearer {
+                    value: sensitive(&format!("Bearer {}", token.expose()))?,
+                    key,
+                    cached: true,
+                });
+            }
+        }
+        let request = TokenRequest {
+            realm,
+            service: challenge.service(),
+            scopes: &target.scopes,
+            auth: target.auth,
+            insecure: target.insecure,
+        };
+        let (token, expires_in) = token::fetch(self.client(target.insecure), &request).await?;
+        let value = sensitive(&format!("Bearer {}", token.expose()))?;
+        self.tokens
+            .insert(key.clone(), token, expires_in, Instant::now());
+        Ok(Authorization::Bearer {
+            value,
+            key,
+            cached: false,
+        })
+    }
+
+    /// Sends `method path` (path starting `/v2/`) to the target's registry with authentication.
+    /// `build` adds headers and body; it may run twice (one retry after a 401), so it must not
+    /// consume a one-shot body. Any status comes back as a response; errors are transport,
+    /// ping and token failures.
+    pub(crate) async fn send(
+        &self,
+        target: &Target<'_>,
+        method: Method,
+        path: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
+        let mut endpoint = self.endpoint(target.registry, target.insecure).await?;
+        let mut fresh = false;
+        let mut retried = false;
+        loop {
+            let url = endpoint.base.join(path).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("invalid registry path {path:?}: {e}"),
+                )
+            })?;
+            let authorization = self.authorize(&endpoint, target, fresh).await?;
+            let mut request = build(
+                self.client(target.insecure)
+                    .request(method.clone(), url.clone()),
+            );
+            if let Some(value) = authorization.header() {
+                request = request.header(AUTHORIZATION, value.clone());
+            }
+            let resp = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    if errors::is_connection_failure(&e) {
+                        // The registry may have moved (restarted with or without TLS).
+                        self.forget(target.registry, target.insecure);
+                    }
+                    return Err(errors::transport(&method, &url, &e));
+                }
+            };
+            tracing::debug!(%method, %url, status = resp.status().as_u16(), "registry request");
+            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+                return Ok(resp);
+            }
+            match authorization {
+                Authorization::Bearer {
+                    key, cached: true, ..
+                } => {
+                    // The registry no longer accepts a token we cached (revoked, its keys
+                    // rotated, a clock step): get a new one.
+                    self.tokens.remove(&key);
+                    fresh = true;
+                }
+                Authorization::None => {
+                    let challenges = errors::challenges_of(resp.headers());
+                    if !can_authenticate(&challenges, target.auth) {
+                        return Ok(resp);
+                    }
+                    // The ping did not ask for authentication but this resource does.
+                    let learnt = Arc::new(Endpoint {
+                        base: endpoint.base.clone(),
+                        challenges,
+                    });
+                    self.endpoints().insert(
+                        (target.registry.to_string(), target.insecure),
+                        Arc::clone(&learnt),
+                    );
+                    endpoint = learnt;
+                }
+                _ => return Ok(resp),
+            }
+            retried = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::Secret;
+    use crate::registry::challenge;
+
+    #[test]
+    fn docker_hub_is_served_elsewhere() {
+        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(api_host("quay.io"), "quay.io");
+        assert_eq!(api_host("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn which_challenges_can_be_answered() {
+        let basic = Auth::Basic {
+            username: "u".into(),
+            password: Secret::new("p"),
+        };
+        let ident = Auth::IdentityToken(Secret::new("t"));
+        let bearer = challenge::parse(r#"Bearer realm="http://t/token""#);
+        let basic_c = challenge::parse(r#"Basic realm="r""#);
+        assert!(can_authenticate(&bearer, None));
+        assert!(can_authenticate(&bearer, Some(&ident)));
+        assert!(can_authenticate(&basic_c, Some(&basic)));
+        assert!(!can_authenticate(&basic_c, None));
+        assert!(!can_authenticate(&basic_c, Some(&ident)));
+        assert!(!can_authenticate(
+            &challenge::parse("Negotiate"),
+            Some(&basic)
+        ));
+        assert!(!can_authenticate(&[], Some(&basic)));
+    }
+
+    #[test]
+    fn sensitive_values_do_not_print() {
+        let v = sensitive("Bearer hunter2").expect("valid");
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("hunter2"));
+        let e = sensitive("Basic a\nb").expect_err("newline");
+        assert!(!e.message().contains("a\nb"));
+    }
+}

@@ -1,0 +1,703 @@
+//! The `Composer` facade the proxy calls: create, add, annotate, remove, inspect, exists and
+//! delete, built from the catalog (lists), the registry client (reads) and the pure list model.
+//!
+//! Registry reads happen before a list is locked, so slow registries never hold up other
+//! clients of the same list, and a request whose reads fail changes nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use manifold_config::Config;
+
+use crate::catalog::Catalog;
+use crate::credentials::Credentials;
+use crate::error::{Error, ErrorKind, Result};
+use crate::list::{Instance, InstanceUpdate, ManifestList};
+use crate::oci::{
+    is_image_config_type, validate_digest, Descriptor, ImageConfig, Platform, RawManifest,
+};
+use crate::reference::{normalize_list_name, ImageRef};
+use crate::registry::{Access, RegistryClient};
+use crate::store::FileStore;
+
+/// How a request may reach registries: the client's credentials and its TLS choice.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryAccess {
+    /// Credentials the client sent.
+    pub credentials: Credentials,
+    /// `Some(false)` when the client asked for no TLS verification.
+    pub tls_verify: Option<bool>,
+}
+
+impl RegistryAccess {
+    fn as_access(&self) -> Access<'_> {
+        Access {
+            credentials: &self.credentials,
+            tls_verify: self.tls_verify,
+        }
+    }
+}
+
+/// What an add applies besides the images themselves.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// Add every instance of a source list instead of the one for this platform.
+    pub all: bool,
+    /// Overrides and annotations for the (first) added instance.
+    pub instance: InstanceUpdate,
+    /// Annotations merged into the index.
+    pub index_annotations: BTreeMap<String, String>,
+    /// An image whose manifest becomes the index's subject.
+    pub subject: Option<String>,
+}
+
+/// What an annotate applies.
+#[derive(Debug, Clone, Default)]
+pub struct AnnotateOptions {
+    /// Overrides and annotations for instances.
+    pub instance: InstanceUpdate,
+    /// `os_features`, accepted and validated but never applied (as podman does).
+    pub os_features: Vec<String>,
+    /// Annotations merged into the index.
+    pub index_annotations: BTreeMap<String, String>,
+    /// An image whose manifest becomes the index's subject.
+    pub subject: Option<String>,
+}
+
+/// The result of a modify call: what succeeded and the per-item errors.
+#[derive(Debug, Clone, Default)]
+pub struct ModifyOutcome {
+    /// The list's ID.
+    pub id: String,
+    /// Items that succeeded.
+    pub images: Vec<String>,
+    /// Items that failed.
+    pub errors: Vec<Error>,
+}
+
+/// What inspect found.
+#[derive(Debug, Clone)]
+pub enum Inspected {
+    /// A list in manifold's store.
+    Local(ManifestList),
+    /// A list read from a registry.
+    RemoteList(ManifestList),
+    /// A single Docker image manifest read from a registry (podman shows it with no entries).
+    RemoteImage {
+        /// Its media type.
+        media_type: String,
+    },
+}
+
+/// The result of removing lists by name.
+#[derive(Debug, Clone, Default)]
+pub struct RemoveReport {
+    /// Names removed from lists.
+    pub untagged: Vec<String>,
+    /// IDs of lists deleted.
+    pub deleted: Vec<String>,
+    /// Failures, one per name.
+    pub errors: Vec<Error>,
+}
+
+/// The facade over lists and registries.
+pub struct Composer {
+    config: Arc<Config>,
+    catalog: Catalog,
+    registry: RegistryClient,
+}
+
+impl Composer {
+    /// Opens the store under `config.data_dir` and builds the registry client.
+    pub async fn open(config: Arc<Config>) -> Result<Self> {
+        let store = FileStore::open(&config.data_dir)?;
+        let catalog = Catalog::open(Arc::new(store)).await?;
+        let registry = RegistryClient::new(config.clone())?;
+        Ok(Composer {
+            config,
+            catalog,
+            registry,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates a list named `name` holding `images`, or, with `amend`, adds them to the list
+    /// that has that name already. Registry reads come first: a failure creates nothing.
+    pub async fn create(
+        &self,
+        name: &str,
+        images: &[String],
+        amend: bool,
+        add: &AddOptions,
+        access: &RegistryAccess,
+    ) -> Result<String> {
+        let normalized = normalize_list_name(name)
+            .map_err(|e| e.context(format!("invalid image name {name}")))?;
+        self.check_image_count(images.len())?;
+        let fetched = self.fetch_all(images, add, access).await?;
+        let existing = if amend {
+            self.catalog.resolve(&normalized).ok()
+        } else {
+            None
+        };
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                self.catalog
+                    .create(&normalized)
+                    .await
+                    .map_err(|e| e.context("creating image to hold manifest list"))?
+                    .id
+            }
+        };
+        if fetched.is_empty() && add.index_annotations.is_empty() {
+            return Ok(id);
+        }
+        let max = self.config.limits.max_list_instances;
+        self.catalog
+            .update(&id, |list| apply_add(list, &fetched, add, max))
+            .await?;
+        Ok(id)
+    }
+
+    /// Succeeds when `name` is a list in the store.
+    pub async fn exists(&self, name: &str) -> Result<()> {
+        self.catalog.resolve(name).map(|_| ())
+    }
+
+    /// Resolves `name` to a list ID.
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        self.catalog.resolve(name)
+    }
+
+    /// Inspects a local list, or reads `name` from its registry when no list has that name.
+    pub async fn inspect(&self, name: &str, access: &RegistryAccess) -> Result<Inspected> {
+        if let Ok(id) = self.catalog.resolve(name) {
+            return self.catalog.get(&id).await.map(Inspected::Local);
+        }
+        let image = ImageRef::parse_source(name)?;
+        let raw = self
+            .registry
+            .get_manifest(&image, &access.as_access())
+            .await
+            .map_err(|e| e.context(format!("reading image \"docker://{image}\"")))?;
+        if raw.is_list() {
+            return ManifestList::from_index(&raw).map(Inspected::RemoteList);
+        }
+        if raw.media_type == crate::oci::DOCKER_MANIFEST {
+            return Ok(Inspected::RemoteImage {
+                media_type: raw.media_type,
+            });
+        }
+        Err(Error::new(
+            ErrorKind::NotAList,
+            format!("{image}: image is not a manifest list"),
+        ))
+    }
+
+    /// Adds `images` to the list `name`. Every image is read first; if one fails nothing is
+    /// added and the outcome carries that error.
+    pub async fn add(
+        &self,
+        name: &str,
+        images: &[String],
+        add: &AddOptions,
+        access: &RegistryAccess,
+    ) -> Result<ModifyOutcome> {
+        let id = self.catalog.resolve(name)?;
+        let mut outcome = ModifyOutcome {
+            id: id.clone(),
+            ..Default::default()
+        };
+        if images.is_empty() && add.index_annotations.is_empty() && add.subject.is_none() {
+            return Ok(outcome);
+        }
+        self.check_image_count(images.len())?;
+        let fetched = match self.fetch_all(images, add, access).await {
+            Ok(f) => f,
+            Err(e) => {
+                outcome.errors.push(e);
+                return Ok(outcome);
+            }
+        };
+        let max = self.config.limits.max_list_instances;
+        match self
+            .catalog
+            .update(&id, |list| apply_add(list, &fetched, add, max))
+            .await
+        {
+            Ok(()) => outcome.images = images.to_vec(),
+            Err(e) => outcome.errors.push(e),
+        }
+        Ok(outcome)
+    }
+
+    /// Removes instances by digest, item by item.
+    pub async fn remove(&self, name: &str, digests: &[String]) -> Result<ModifyOutcome> {
+        let id = self.catalog.resolve(name)?;
+        let digests = digests.to_vec();
+        let (images, errors) = self
+            .catalog
+            .update(&id, move |list| {
+                let mut images = Vec::new();
+                let mut errors = Vec::new();
+                for d in digests {
+                    let result = validate_digest(&d)
+                        .map_err(|e| e.context(format!("invalid image digest {d:?}")))
+                        .and_then(|()| list.remove_instance(&d));
+                    match result {
+                        Ok(()) => images.push(d),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Ok((images, errors))
+            })
+            .await?;
+        Ok(ModifyOutcome { id, images, errors })
+    }
+
+    /// Annotates instances (`targets` are digests or image references) or, with no targets,
+    /// the index itself.
+    pub async fn annotate(
+        &self,
+        name: &str,
+        targets: &[String],
+        opts: &AnnotateOptions,
+        access: &RegistryAccess,
+    ) -> Result<ModifyOutcome> {
+        let id = self.catalog.resolve(name)?;
+        let targets: Vec<String> = if targets.is_empty() {
+            vec![String::new()]
+        } else {
+            targets.to_vec()
+        };
+        let subject = match &opts.subject {
+            Some(s) if !s.is_empty() => Some(self.subject_descriptor(s, access).await),
+            _ => None,
+        };
+        // Resolve every target to a digest before locking (image references need the registry).
+        let mut resolved = Vec::new();
+        for t in &targets {
+            let r = if t.is_empty() {
+                Ok(None)
+            } else if validate_digest(t).is_ok() {
+                Ok(Some(t.clone()))
+            } else {
+                self.target_digest(t, access)
+                    .await
+                    .map(Some)
+                    .map_err(|e| e.context(format!("finding instance for {t:?}")))
+            };
+            resolved.push((t.clone(), r));
+        }
+        let opts = opts.clone();
+        let (images, errors) = self
+            .catalog
+            .update(&id, move |list| {
+                let mut images = Vec::new();
+                let mut errors = Vec::new();
+                for (target, digest) in resolved {
+                    let result = match digest {
+                        Err(e) => Err(e),
+                        Ok(None) => annotate_index(list, &opts, subject.clone()),
+                        Ok(Some(d)) => annotate_instance(list, &d, &opts),
+                    };
+                    match result {
+                        Ok(()) if !target.is_empty() => images.push(target),
+                        Ok(()) => {}
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Ok((images, errors))
+            })
+            .await?;
+        Ok(ModifyOutcome { id, images, errors })
+    }
+
+    /// Removes the lists named by `names` (a name untags, an ID deletes), one result per name.
+    pub async fn remove_lists(&self, names: &[String], ignore_missing: bool) -> RemoveReport {
+        let mut report = RemoveReport::default();
+        for name in names {
+            match self.catalog.remove(name).await {
+                Ok((untagged, deleted)) => {
+                    report.untagged.extend(untagged);
+                    report.deleted.extend(deleted);
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound && ignore_missing => {}
+                Err(e) => report.errors.push(e),
+            }
+        }
+        report
+    }
+
+    fn check_image_count(&self, n: usize) -> Result<()> {
+        let max = self.config.limits.max_images_per_request;
+        if n > max {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{n} images in one request is more than limits.max_images_per_request ({max}); send them in smaller batches"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads every image (and the subject) from registries, in order, stopping at the first
+    /// failure.
+    async fn fetch_all(
+        &self,
+        images: &[String],
+        add: &AddOptions,
+        access: &RegistryAccess,
+    ) -> Result<Fetched> {
+        let mut instances = Vec::new();
+        for image in images {
+            let found = self
+                .instances_of(image, add.all, access)
+                .await
+                .map_err(|e| e.context(format!("adding {image:?} to the manifest list")))?;
+            instances.push(found);
+        }
+        let subject = match &add.subject {
+            Some(s) if !s.is_empty() => Some(self.subject_descriptor(s, access).await?),
+            _ => None,
+        };
+        Ok(Fetched { instances, subject })
+    }
+
+    /// The instances one image reference contributes to a list (6.3).
+    async fn instances_of(
+        &self,
+        image: &str,
+        all: bool,
+        access: &RegistryAccess,
+    ) -> Result<Vec<Instance>> {
+        let image = ImageRef::parse_source(image)?;
+        let access_ = access.as_access();
+        let raw = self.registry.get_manifest(&image, &access_).await?;
+        if !raw.is_list() {
+            return Ok(vec![self.image_instance(&image, &raw, access).await?]);
+        }
+        let doc = raw.doc()?;
+        let entries = doc.manifests.unwrap_or_default();
+        let chosen: Vec<Descriptor> = if all {
+            entries
+        } else {
+            choose_instance(&entries)
+                .cloned()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        if chosen.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "choosing an image from manifest list {image}: no image found in manifest list for architecture {}, variant \"\", OS linux",
+                    go_arch()
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(chosen.len());
+        for d in chosen {
+            validate_digest(&d.digest).map_err(|e| {
+                e.with_kind(ErrorKind::BadContent).context(format!(
+                    "manifest list {image} has an entry with digest {:?}",
+                    d.digest
+                ))
+            })?;
+            let mut platform = d.platform.clone().unwrap_or_default();
+            if platform.os.is_empty() || platform.architecture.is_empty() {
+                // 6.3: missing os or architecture comes from the instance's own config.
+                let child = image.with_digest(&d.digest);
+                let child_raw = self.registry.get_manifest(&child, &access_).await?;
+                let from_config = self.config_platform(&child, &child_raw, access).await?;
+                if platform.os.is_empty() {
+                    platform.os = from_config.os;
+                }
+                if platform.architecture.is_empty() {
+                    platform.architecture = from_config.architecture;
+                }
+            }
+            out.push(Instance {
+                media_type: d.media_type.clone(),
+                digest: d.digest.clone(),
+                size: d.size,
+                urls: d.urls.clone(),
+                platform,
+                annotations: d.annotations.clone(),
+                artifact_type: d.artifact_type.clone(),
+                data: d.data.clone(),
+                source: Some(format!("{}@{}", image.name(), d.digest)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The instance for a single-image manifest: platform from its config (6.3).
+    async fn image_instance(
+        &self,
+        image: &ImageRef,
+        raw: &RawManifest,
+        access: &RegistryAccess,
+    ) -> Result<Instance> {
+        let doc = raw.doc()?;
+        let platform = self.config_platform(image, raw, access).await?;
+        Ok(Instance {
+            media_type: raw.media_type.clone(),
+            digest: raw.digest.clone(),
+            size: i64::try_from(raw.bytes.len()).unwrap_or(i64::MAX),
+            urls: Vec::new(),
+            platform,
+            annotations: BTreeMap::new(),
+            artifact_type: doc.artifact_type,
+            data: None,
+            source: Some(format!("{}@{}", image.name(), raw.digest)),
+        })
+    }
+
+    /// The platform an image manifest's config describes, or an empty one for artifacts and
+    /// non-image configs.
+    async fn config_platform(
+        &self,
+        image: &ImageRef,
+        raw: &RawManifest,
+        access: &RegistryAccess,
+    ) -> Result<Platform> {
+        let doc = raw.doc()?;
+        let Some(config) = doc.config else {
+            return Ok(Platform::default());
+        };
+        if doc.artifact_type.is_some() || !is_image_config_type(&config.media_type) {
+            return Ok(Platform::default());
+        }
+        validate_digest(&config.digest).map_err(|e| {
+            e.with_kind(ErrorKind::BadContent)
+                .context(format!("manifest {image} names config {:?}", config.digest))
+        })?;
+        let blob = self
+            .registry
+            .get_blob(image, &config.digest, &access.as_access())
+            .await?;
+        Ok(ImageConfig::parse(&blob)?.platform())
+    }
+
+    /// The descriptor of the manifest `reference` names, for an index subject (6.6).
+    async fn subject_descriptor(
+        &self,
+        reference: &str,
+        access: &RegistryAccess,
+    ) -> Result<Descriptor> {
+        let image = ImageRef::parse_source(reference)?;
+        let raw = self
+            .registry
+            .get_manifest(&image, &access.as_access())
+            .await?;
+        let artifact_type = if raw.is_list() {
+            None
+        } else {
+            raw.doc()?.artifact_type
+        };
+        Ok(Descriptor {
+            media_type: raw.media_type.clone(),
+            digest: raw.digest.clone(),
+            size: i64::try_from(raw.bytes.len()).unwrap_or(i64::MAX),
+            artifact_type,
+            ..Default::default()
+        })
+    }
+
+    /// The digest of the top manifest of an image reference (an annotate target).
+    async fn target_digest(&self, target: &str, access: &RegistryAccess) -> Result<String> {
+        let image = ImageRef::parse_source(target)?;
+        let raw = self
+            .registry
+            .get_manifest(&image, &access.as_access())
+            .await?;
+        Ok(raw.digest)
+    }
+}
+
+/// Everything an add read from registries.
+#[derive(Debug, Default)]
+struct Fetched {
+    /// Instances per requested image, in request order.
+    instances: Vec<Vec<Instance>>,
+    /// The subject's descriptor, when one was asked for.
+    subject: Option<Descriptor>,
+}
+
+impl Fetched {
+    fn is_empty(&self) -> bool {
+        self.instances.is_empty() && self.subject.is_none()
+    }
+}
+
+/// Applies fetched instances and the add options to a list (6.3): each image's instances are
+/// added; the overrides apply to the first instance of each image.
+fn apply_add(
+    list: &mut ManifestList,
+    fetched: &Fetched,
+    add: &AddOptions,
+    max: usize,
+) -> Result<()> {
+    for instances in &fetched.instances {
+        for inst in instances {
+            list.add_instance(inst.clone());
+        }
+        if let Some(first) = instances.first() {
+            list.update_instance(&first.digest, &add.instance)?;
+        }
+    }
+    if list.instances.len() > max {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the list would hold {} instances, more than limits.max_list_instances ({max})",
+                list.instances.len()
+            ),
+        ));
+    }
+    if !add.index_annotations.is_empty() || fetched.subject.is_some() {
+        list.annotate_index(&add.index_annotations, fetched.subject.clone());
+    }
+    Ok(())
+}
+
+/// Annotates the index itself: per-instance fields are errors there (3.4).
+fn annotate_index(
+    list: &mut ManifestList,
+    opts: &AnnotateOptions,
+    subject: Option<Result<Descriptor>>,
+) -> Result<()> {
+    let u = &opts.instance;
+    let needs_digest = [
+        (!u.annotations.is_empty(), "annotation"),
+        (u.arch.is_some(), "architecture"),
+        (u.features.is_some(), "features"),
+        (u.os.is_some(), "OS"),
+        (!opts.os_features.is_empty(), "OS features"),
+        (u.os_version.is_some(), "OS version"),
+        (u.variant.is_some(), "variant"),
+    ];
+    if let Some((_, what)) = needs_digest.iter().find(|(set, _)| *set) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("setting {what} on an item in a manifest list requires an instance digest"),
+        ));
+    }
+    let subject = subject.transpose()?;
+    list.annotate_index(&opts.index_annotations, subject);
+    Ok(())
+}
+
+/// Annotates one instance: index-level fields are errors there (3.4).
+fn annotate_instance(list: &mut ManifestList, digest: &str, opts: &AnnotateOptions) -> Result<()> {
+    if !opts.index_annotations.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "setting index-wide annotation in a manifest list requires no instance digest",
+        ));
+    }
+    if opts.subject.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "setting subject for a manifest list requires no instance digest",
+        ));
+    }
+    list.update_instance(digest, &opts.instance)
+}
+
+/// The architecture name Go uses for this machine.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "arm" => "arm",
+        other => other,
+    }
+}
+
+/// Picks the entry for this server's platform, as c/image's `ChooseInstance` does: linux and
+/// this machine's architecture, preferring an exact variant match and otherwise the first.
+fn choose_instance(entries: &[Descriptor]) -> Option<&Descriptor> {
+    let arch = go_arch();
+    let matching = entries.iter().filter(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+    });
+    let wanted_variant = if arch == "arm64" { "v8" } else { "" };
+    let mut first = None;
+    for d in matching {
+        let variant = d.platform.as_ref().map_or("", |p| p.variant.as_str());
+        if variant == wanted_variant {
+            return Some(d);
+        }
+        first.get_or_insert(d);
+    }
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(os: &str, arch: &str, variant: &str, digest: &str) -> Descriptor {
+        Descriptor {
+            digest: digest.into(),
+            platform: Some(Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn chooses_this_machines_platform() {
+        let arch = go_arch();
+        let entries = vec![
+            entry("windows", arch, "", "w"),
+            entry("linux", "s390x-not-this", "", "x"),
+            entry("linux", arch, "", "mine"),
+        ];
+        assert_eq!(
+            choose_instance(&entries).map(|d| d.digest.as_str()),
+            Some("mine")
+        );
+        assert!(choose_instance(&entries[..2]).is_none());
+    }
+
+    #[test]
+    fn index_annotate_refuses_instance_fields() {
+        let mut list = ManifestList::default();
+        let opts = AnnotateOptions {
+            instance: InstanceUpdate {
+                annotations: BTreeMap::from([("a".into(), "b".into())]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let e = annotate_index(&mut list, &opts, None).expect_err("needs a digest");
+        assert_eq!(
+            e.message(),
+            "setting annotation on an item in a manifest list requires an instance digest"
+        );
+        let opts = AnnotateOptions {
+            index_annotations: BTreeMap::from([("k".into(), "v".into())]),
+            ..Default::default()
+        };
+        annotate_index(&mut list, &opts, None).expect("index annotations apply");
+        assert_eq!(list.annotations.get("k").map(String::as_str), Some("v"));
+        let e = annotate_instance(&mut list, "sha256:x", &opts).expect_err("no digest allowed");
+        assert!(e.message().contains("requires no instance digest"));
+    }
+}
