@@ -1,1 +1,11 @@
-//! placeholder
+//! manifold's HTTP front: routes libpod requests, answers the manifest-list API itself and
+//! forwards everything else to a backend podman service.
+//!
+//! [`route`] maps a request line to a [`route::Route`]; [`libpod`] is the wire format (Go-compatible
+//! request decoding, response shapes and headers); [`handlers`] answers each manifest route from
+//! the composer; [`server`] is the pingora server that ties them to listeners and the backend.
+
+pub mod handlers;
+pub mod libpod;
+pub mod route;
+pub mod server;

@@ -1,0 +1,771 @@
+//! The libpod manifest handlers: each route's parameters decoded with podman's rules, the
+//! composer called, and the answer shaped exactly as podman shapes it (§3 of the wire spec).
+//!
+//! Handlers take a plain [`Request`] and return a [`Reply`], so they know nothing of pingora.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use manifold_composer::credentials::Credentials;
+use manifold_composer::list::InstanceUpdate;
+use manifold_composer::service::{
+    AddOptions, AnnotateOptions, Composer, Inspected, ModifyOutcome, RegistryAccess,
+};
+use manifold_composer::{Error, ErrorKind};
+use manifold_config::Config;
+
+use crate::libpod::goquote::quote;
+use crate::libpod::query::{
+    bad_parameters_message, parse_go_bool, request_url, Query, SchemaError,
+};
+use crate::libpod::registry_auth;
+use crate::libpod::response::{
+    self, ManifestListData, ManifestListDescriptor, OciDescriptor, OciPlatform, Schema2Platform,
+};
+use crate::libpod::{
+    decode_add_options, decode_create_body, decode_modify_options, parse_create_annotations,
+    parse_kv_annotations, ModifyOptions,
+};
+use crate::route::{CreateName, Route, Version};
+use manifold_composer::list::ManifestList;
+use manifold_composer::oci::Descriptor;
+
+/// A request as the handlers see it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// HTTP method.
+    pub method: String,
+    /// The raw (still escaped) path.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl Request {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The URL as podman quotes it in messages.
+    fn url(&self) -> String {
+        request_url(&self.path, &self.query)
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers besides Content-Length.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    fn json(status: u16, body: Vec<u8>) -> Self {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Bytes::from(body),
+        }
+    }
+
+    fn text(status: u16, text: &str) -> Self {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            body: Bytes::from(text.to_string()),
+        }
+    }
+
+    fn no_content() -> Self {
+        Reply {
+            status: 204,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// The libpod error body (§4): `response` always equals the status.
+    fn error(status: u16, message: &str, cause: &str) -> Self {
+        Reply::json(status, response::error_body(status, message, cause))
+    }
+
+    fn from_error(status: u16, e: &Error) -> Self {
+        Reply::error(status, e.message(), e.cause())
+    }
+}
+
+/// The reply for a body over the configured limit.
+pub fn body_too_large(max: u64) -> Reply {
+    let msg = format!(
+        "request body is larger than limits.max_request_body ({max} bytes); raise the limit in the configuration or send a smaller request"
+    );
+    Reply::error(413, &msg, &msg)
+}
+
+/// The application: configuration and composer behind the handlers.
+pub struct App {
+    composer: Arc<Composer>,
+    config: Arc<Config>,
+}
+
+impl App {
+    /// Builds the application.
+    pub fn new(composer: Arc<Composer>, config: Arc<Config>) -> Self {
+        App { composer, config }
+    }
+
+    /// The largest request body a handler reads.
+    pub fn max_body(&self) -> u64 {
+        self.config.limits.max_request_body.0
+    }
+
+    /// True when a request on a local route belongs to the backend: `images/remove` of names
+    /// that are not manifold's lists and without `lookupmanifest`.
+    pub fn should_forward(&self, route: &Route, req: &Request) -> bool {
+        let Route::ImagesRemove { .. } = route else {
+            return false;
+        };
+        let q = Query::parse(&req.query);
+        if q.bool("lookupmanifest").ok().flatten() == Some(true) {
+            return false;
+        }
+        let names = q.strings("images");
+        names.is_empty() || names.iter().any(|n| self.composer.resolve(n).is_err())
+    }
+
+    /// Answers one request, adding the headers every libpod response carries (§1.3).
+    pub async fn handle(&self, route: Route, req: &Request) -> Reply {
+        let mut reply = self.dispatch(route, req).await;
+        let reference = req.header("X-Reference-Id").map(str::to_string);
+        let mut headers = response::standard_headers(reference.as_deref());
+        headers.append(&mut reply.headers);
+        reply.headers = headers;
+        reply
+    }
+
+    async fn dispatch(&self, route: Route, req: &Request) -> Reply {
+        match route {
+            Route::Ping => {
+                let mut r = Reply::text(200, "OK");
+                r.headers.extend(response::ping_headers());
+                r
+            }
+            Route::Version => Reply::json(200, response::version_document()),
+            Route::NotFound => Reply::text(404, "Not Found\n"),
+            Route::MethodNotAllowed => Reply::text(405, "Method Not Allowed\n"),
+            Route::Forward => no_backend(req),
+            Route::Redirect { location } => {
+                let location = if req.query.is_empty() {
+                    location
+                } else {
+                    format!("{location}?{}", req.query)
+                };
+                let mut r = Reply::text(301, "");
+                r.headers.push(("Location".into(), location));
+                r
+            }
+            Route::ManifestCreate { version, name } => self.create(&version, name, req).await,
+            Route::ManifestExists { name, .. } => self.exists(&name).await,
+            Route::ManifestInspect { name, .. } => self.inspect(&name, req).await,
+            Route::ManifestModify { name, .. } => self.modify(&name, req).await,
+            Route::ManifestAddV3 { name, .. } => self.add_v3(&name, req).await,
+            Route::ManifestRemoveDigestV3 { name, .. } => self.remove_digest_v3(&name, req).await,
+            Route::ManifestDelete { name, .. } => self.delete(&name, req).await,
+            Route::ImagesRemove { .. } => self.images_remove(req).await,
+            Route::ManifestPush { .. } | Route::ManifestPushV3 { .. } => {
+                let msg = "pushing manifest lists is not implemented in this version of manifold";
+                Reply::error(501, msg, msg)
+            }
+        }
+    }
+
+    /// §3.1
+    async fn create(&self, version: &Version, create_name: CreateName, req: &Request) -> Reply {
+        let q = Query::parse(&req.query);
+        let url = req.url();
+        let parsed = (|| -> Result<_, SchemaError> {
+            let all = q.bool("all")?.unwrap_or(false);
+            let amend = q.bool("amend")?.unwrap_or(false);
+            Ok((all, amend))
+        })();
+        let (all, amend) = match parsed {
+            Ok(v) => v,
+            Err(e) => return bad_params(&url, &e),
+        };
+        let name = match &create_name {
+            CreateName::Path(n) => n.clone(),
+            CreateName::Query => q.string("name").unwrap_or_default(),
+            CreateName::Invalid { error, .. } => {
+                let msg = create_name.error_message().unwrap_or_default();
+                return Reply::error(400, &msg, error);
+            }
+        };
+        // `image` is the 3.x alias; `images` overrides it when present.
+        let images = if q.has("images") {
+            q.strings("images")
+        } else {
+            q.exact_values("image")
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        };
+        let index_annotations =
+            match parse_create_annotations(&q.json_map("annotations"), &q.strings("annotation")) {
+                Ok(a) => a,
+                Err(msg) => return Reply::error(400, &msg, &msg),
+            };
+        if let Err(e) = manifold_composer::reference::normalize_list_name(&name) {
+            return Reply::from_error(400, &e.context(format!("invalid image name {name}")));
+        }
+        // The body is optional; fewer than 3 bytes (`{}`, a newline) count as none.
+        let body = if req.body.len() >= 3 && !is_form_encoded(req) {
+            match decode_create_body(&req.body) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    return Reply::error(
+                        500,
+                        &format!("decoding modifications in request: {e}"),
+                        e.as_str(),
+                    )
+                }
+            }
+        } else {
+            None
+        };
+        let add = AddOptions {
+            all,
+            index_annotations,
+            ..Default::default()
+        };
+        let anonymous = RegistryAccess::default();
+        let id = match self
+            .composer
+            .create(&name, &images, amend, &add, &anonymous)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return Reply::from_error(create_status(&e), &e),
+        };
+        if let Some(body) = body {
+            let opts = match add_options(&body) {
+                Ok(o) => o,
+                Err(reply) => return reply,
+            };
+            if !body.images.is_empty()
+                || !opts.index_annotations.is_empty()
+                || opts.subject.is_some()
+            {
+                match self
+                    .composer
+                    .add(&id, &body.images, &opts, &anonymous)
+                    .await
+                {
+                    Ok(outcome) if outcome.errors.is_empty() => {}
+                    Ok(outcome) => {
+                        let e = first_error(outcome);
+                        return Reply::from_error(500, &e);
+                    }
+                    Err(e) => return Reply::from_error(500, &e),
+                }
+            }
+        }
+        let status = if version.is_at_least_4() { 201 } else { 200 };
+        Reply::json(status, response::id_body(&id))
+    }
+
+    /// §3.2
+    async fn exists(&self, name: &str) -> Reply {
+        match self.composer.exists(name).await {
+            Ok(()) => Reply::no_content(),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Reply::error(404, "manifest not found", "manifest not found")
+            }
+            Err(e) => Reply::from_error(500, &e),
+        }
+    }
+
+    /// §3.3
+    async fn inspect(&self, name: &str, req: &Request) -> Reply {
+        let q = Query::parse(&req.query);
+        let tls_verify = match tls_verify_param(&q, &req.url()) {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        };
+        let credentials = match credentials(req) {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        let access = RegistryAccess {
+            credentials,
+            tls_verify,
+        };
+        match self.composer.inspect(name, &access).await {
+            Ok(Inspected::Local(list)) | Ok(Inspected::RemoteList(list)) => {
+                Reply::json(200, response::write_json(&list_data(&list)))
+            }
+            Ok(Inspected::RemoteImage { media_type }) => Reply::json(
+                200,
+                response::write_json(&ManifestListData::new(media_type, Vec::new())),
+            ),
+            Err(e) => Reply::from_error(404, &e),
+        }
+    }
+
+    /// §3.4
+    async fn modify(&self, name: &str, req: &Request) -> Reply {
+        let url = req.url();
+        if req
+            .header("Content-Type")
+            .is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"))
+        {
+            let msg = "adding artifacts (multipart modify requests, podman manifest add --artifact) is not supported by manifold: push the artifact to a registry with oras or podman artifact push, then add it by reference";
+            return Reply::error(400, msg, msg);
+        }
+        let body = if is_form_encoded(req) {
+            &Bytes::new()
+        } else {
+            &req.body
+        };
+        let opts = match decode_modify_options(body) {
+            Ok(o) => o,
+            Err(e) => {
+                return Reply::error(500, &format!("decoding modify request: {e}"), e.as_str())
+            }
+        };
+        let id = match self.composer.resolve(name) {
+            Ok(id) => id,
+            Err(e) => return Reply::from_error(404, &e),
+        };
+        let annotations = match merge_annotations(
+            &opts.annotation,
+            &opts.annotations,
+            "Annotation",
+            "Annotations",
+        ) {
+            Ok(a) => a,
+            Err(reply) => return reply,
+        };
+        let index_annotations = match merge_annotations(
+            &opts.index_annotation,
+            &opts.index_annotations,
+            "IndexAnnotation",
+            "IndexAnnotations",
+        ) {
+            Ok(a) => a,
+            Err(reply) => return reply,
+        };
+        let q = Query::parse(&req.query);
+        let tls_verify = match tls_verify_strict(&q) {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        };
+        let credentials = match credentials(req) {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        let access = RegistryAccess {
+            credentials,
+            tls_verify,
+        };
+        let instance = instance_update(&opts, annotations);
+        let subject = Some(opts.subject.clone()).filter(|s| !s.is_empty());
+        let outcome = match opts.operation.to_ascii_lowercase().as_str() {
+            "update" => {
+                let add = AddOptions {
+                    all: opts.all,
+                    instance,
+                    index_annotations,
+                    subject,
+                };
+                self.composer.add(&id, &opts.images, &add, &access).await
+            }
+            "remove" => self.composer.remove(&id, &opts.images).await,
+            "annotate" => {
+                let annotate = AnnotateOptions {
+                    instance,
+                    os_features: opts.os_features.clone(),
+                    index_annotations,
+                    subject,
+                };
+                self.composer
+                    .annotate(&id, &opts.images, &annotate, &access)
+                    .await
+            }
+            _ => {
+                let msg = format!(
+                    "illegal operation {} for {}",
+                    quote(&opts.operation),
+                    quote(&url)
+                );
+                return Reply::error(400, &msg, &msg);
+            }
+        };
+        match outcome {
+            Ok(o) => modify_report(o),
+            Err(e) => Reply::from_error(status_for(&e, 400), &e),
+        }
+    }
+
+    /// §3.7, v3 add.
+    async fn add_v3(&self, name: &str, req: &Request) -> Reply {
+        let opts = match decode_add_options(&req.body) {
+            Ok(o) => o,
+            Err(e) => return Reply::error(500, &format!("decoding AddV3 query: {e}"), e.as_str()),
+        };
+        let credentials = match credentials(req) {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        let id = match self.composer.resolve(name) {
+            Ok(id) => id,
+            Err(e) => return Reply::from_error(404, &e),
+        };
+        if opts.images.is_empty() {
+            let msg = "manifest add requires at least one image";
+            return Reply::error(500, msg, msg);
+        }
+        // podman's quirk: the body's TLSVerify counts only when the URL names tlsVerify.
+        let tls_verify = if Query::parse(&req.query).has_exact("tlsVerify") {
+            Some(opts.tls_verify_v3.unwrap_or(false))
+        } else {
+            None
+        };
+        let mut annotations = opts.annotations.clone();
+        for a in &opts.annotation {
+            if let Some((k, v)) = a.split_once('=') {
+                annotations.insert(k.to_string(), v.to_string());
+            }
+        }
+        let add = AddOptions {
+            all: opts.all,
+            instance: instance_update(&opts, annotations),
+            index_annotations: BTreeMap::new(),
+            subject: None,
+        };
+        let access = RegistryAccess {
+            credentials,
+            tls_verify,
+        };
+        match self.composer.add(&id, &opts.images, &add, &access).await {
+            Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
+            Ok(o) => Reply::from_error(500, &first_error(o)),
+            Err(e) => Reply::from_error(500, &e),
+        }
+    }
+
+    /// §3.7, v3 remove by digest.
+    async fn remove_digest_v3(&self, name: &str, req: &Request) -> Reply {
+        let q = Query::parse(&req.query);
+        let digest = q.string("digest").unwrap_or_default();
+        let id = match self.composer.resolve(name) {
+            Ok(id) => id,
+            Err(e) => return Reply::from_error(404, &e),
+        };
+        if let Err(e) = manifold_composer::oci::validate_digest(&digest) {
+            return Reply::from_error(400, &e);
+        }
+        match self.composer.remove(&id, &[digest]).await {
+            Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
+            Ok(o) => Reply::from_error(500, &first_error(o)),
+            Err(e) => Reply::from_error(500, &e),
+        }
+    }
+
+    /// §3.6
+    async fn delete(&self, name: &str, req: &Request) -> Reply {
+        let q = Query::parse(&req.query);
+        let ignore = match q.bool("ignore") {
+            Ok(v) => v.unwrap_or(false),
+            Err(e) => return bad_params(&req.url(), &e),
+        };
+        if let Err(e) = self.composer.resolve(name) {
+            if e.kind() == ErrorKind::NotFound && ignore {
+                return Reply::json(200, response::remove_report(&[], &[], 0, Some(&[])));
+            }
+            return Reply::from_error(not_found_or_500(&e), &e);
+        }
+        let report = self
+            .composer
+            .remove_lists(&[name.to_string()], ignore)
+            .await;
+        if let Some(e) = report.errors.first() {
+            return Reply::from_error(not_found_or_500(e), e);
+        }
+        Reply::json(
+            200,
+            response::remove_report(&report.deleted, &report.untagged, 0, Some(&[])),
+        )
+    }
+
+    /// §3.8: `podman manifest rm` and `push --rm`.
+    async fn images_remove(&self, req: &Request) -> Reply {
+        let q = Query::parse(&req.query);
+        let parsed = (|| -> Result<_, SchemaError> {
+            Ok((
+                q.bool("ignore")?.unwrap_or(false),
+                q.bool("lookupmanifest")?.unwrap_or(false),
+            ))
+        })();
+        let (ignore, _lookup_manifest) = match parsed {
+            Ok(v) => v,
+            Err(e) => return bad_params(&req.url(), &e),
+        };
+        let names = q.strings("images");
+        let report = self.composer.remove_lists(&names, ignore).await;
+        let errors: Vec<String> = report
+            .errors
+            .iter()
+            .map(|e| e.message().to_string())
+            .collect();
+        let exit_code = if report.errors.is_empty() {
+            0
+        } else if report
+            .errors
+            .iter()
+            .all(|e| e.kind() == ErrorKind::NotFound)
+        {
+            1
+        } else {
+            125
+        };
+        let errors = if errors.is_empty() {
+            None
+        } else {
+            Some(errors.as_slice())
+        };
+        Reply::json(
+            200,
+            response::remove_report(&report.deleted, &report.untagged, exit_code, errors),
+        )
+    }
+}
+
+/// The answer to a non-manifest call when no backend podman service is configured.
+fn no_backend(req: &Request) -> Reply {
+    let msg = format!(
+        "manifold serves libpod manifest-list calls only, and {} {} is not one; to forward other calls, run manifold with --backend unix:///run/podman/podman.sock (or set backend = \"unix:///…\" in the configuration) pointing at a podman system service",
+        req.method, req.path
+    );
+    Reply::error(501, &msg, "no backend podman service is configured")
+}
+
+/// 400 for a query parameter that does not decode (§1.5).
+fn bad_params(url: &str, e: &SchemaError) -> Reply {
+    let cause = e.to_string();
+    Reply::error(400, &bad_parameters_message(url, &cause), &cause)
+}
+
+/// A body sent as `application/x-www-form-urlencoded` is consumed by Go's ParseForm before the
+/// handler sees it (§1.6), so it counts as empty.
+fn is_form_encoded(req: &Request) -> bool {
+    matches!(req.method.as_str(), "POST" | "PUT" | "PATCH")
+        && req.header("Content-Type").is_some_and(|c| {
+            c.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// `tlsVerify` as inspect reads it: decoded only when the exact-case key is present.
+fn tls_verify_param(q: &Query, url: &str) -> Result<Option<bool>, Reply> {
+    if !q.has_exact("tlsVerify") {
+        return Ok(None);
+    }
+    q.bool("tlsVerify").map_err(|e| bad_params(url, &e))
+}
+
+/// `tlsVerify` as modify reads it: strconv.ParseBool of the last exact-case value.
+fn tls_verify_strict(q: &Query) -> Result<Option<bool>, Reply> {
+    let Some(v) = q.last_exact("tlsVerify") else {
+        return Ok(None);
+    };
+    match parse_go_bool(v) {
+        Ok(b) => Ok(Some(b)),
+        Err(cause) => Err(Reply::error(
+            400,
+            &format!("tlsVerify param is not a bool: {cause}"),
+            &cause,
+        )),
+    }
+}
+
+/// The request's registry credentials (§5), or the 400 for a malformed header.
+fn credentials(req: &Request) -> Result<Credentials, Reply> {
+    registry_auth::credentials_from_headers(&req.headers)
+        .map_err(|e| Reply::error(400, &e.message(&req.url()), &e.cause))
+}
+
+/// Merges the slice and map forms of annotations; both at once is an error (§3.4 step 3).
+fn merge_annotations(
+    slice: &[String],
+    map: &BTreeMap<String, String>,
+    slice_name: &str,
+    map_name: &str,
+) -> Result<BTreeMap<String, String>, Reply> {
+    if !slice.is_empty() && !map.is_empty() {
+        let msg = format!("can not set both {slice_name} and {map_name}");
+        return Err(Reply::error(400, &msg, &msg));
+    }
+    if !map.is_empty() {
+        return Ok(map.clone());
+    }
+    parse_kv_annotations(slice).map_err(|msg| Reply::error(400, &msg, &msg))
+}
+
+fn instance_update(opts: &ModifyOptions, annotations: BTreeMap<String, String>) -> InstanceUpdate {
+    let set = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
+    InstanceUpdate {
+        arch: set(&opts.arch),
+        os: set(&opts.os),
+        os_version: set(&opts.os_version),
+        variant: set(&opts.variant),
+        features: Some(opts.features.clone()).filter(|f| !f.is_empty()),
+        annotations,
+    }
+}
+
+/// Add options from a create body (§3.1).
+fn add_options(body: &ModifyOptions) -> Result<AddOptions, Reply> {
+    let annotations = merge_annotations(
+        &body.annotation,
+        &body.annotations,
+        "Annotation",
+        "Annotations",
+    )?;
+    let index_annotations = merge_annotations(
+        &body.index_annotation,
+        &body.index_annotations,
+        "IndexAnnotation",
+        "IndexAnnotations",
+    )?;
+    Ok(AddOptions {
+        all: body.all,
+        instance: instance_update(body, annotations),
+        index_annotations,
+        subject: Some(body.subject.clone()).filter(|s| !s.is_empty()),
+    })
+}
+
+/// 200 with no errors, 409 with errors and some successes, 400 with only errors (§3.4).
+fn modify_report(o: ModifyOutcome) -> Reply {
+    let status = match (o.errors.is_empty(), o.images.is_empty()) {
+        (true, _) => 200,
+        (false, false) => 409,
+        (false, true) => 400,
+    };
+    let errors: Vec<String> = o.errors.iter().map(|e| e.message().to_string()).collect();
+    Reply::json(
+        status,
+        response::modify_report(&o.id, &o.images, &[], &errors),
+    )
+}
+
+fn first_error(o: ModifyOutcome) -> Error {
+    o.errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Error::new(ErrorKind::Storage, "unknown error"))
+}
+
+/// The status for a create failure: bad names are the client's fault, the rest is podman's 500.
+fn create_status(e: &Error) -> u16 {
+    match e.kind() {
+        ErrorKind::InvalidInput if e.message().starts_with("invalid image name") => 400,
+        ErrorKind::LocalTransport | ErrorKind::Forbidden => status_for(e, 500),
+        _ => 500,
+    }
+}
+
+/// podman's delete answers 404 for a missing list and 500 for every other failure (§3.6).
+fn not_found_or_500(e: &Error) -> u16 {
+    if e.kind() == ErrorKind::NotFound {
+        404
+    } else {
+        500
+    }
+}
+
+/// The inspect document of a list (§3.3): instances in Docker's descriptor shape, with the
+/// Docker `features` shown only when the list serialises as a Docker list (§6.7).
+fn list_data(list: &ManifestList) -> ManifestListData {
+    let show_features = list.shows_features();
+    let manifests = list
+        .instances
+        .iter()
+        .map(|i| ManifestListDescriptor {
+            media_type: i.media_type.clone(),
+            size: i.size,
+            digest: i.digest.clone(),
+            urls: i.urls.clone(),
+            platform: Schema2Platform {
+                architecture: i.platform.architecture.clone(),
+                os: i.platform.os.clone(),
+                os_version: i.platform.os_version.clone(),
+                os_features: i.platform.os_features.clone(),
+                variant: i.platform.variant.clone(),
+                features: if show_features {
+                    i.platform.features.clone()
+                } else {
+                    Vec::new()
+                },
+            },
+            annotations: i.annotations.clone(),
+            artifact_type: i.artifact_type.clone().unwrap_or_default(),
+            data: decode_data(i.data.as_deref()),
+            files: Vec::new(),
+        })
+        .collect();
+    let mut data = ManifestListData::new(list.media_type(), manifests);
+    data.artifact_type = list.artifact_type.clone().unwrap_or_default();
+    data.annotations = list.annotations.clone();
+    data.subject = list.subject.as_ref().map(oci_descriptor);
+    data
+}
+
+fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
+    OciDescriptor {
+        media_type: d.media_type.clone(),
+        digest: d.digest.clone(),
+        size: d.size,
+        urls: d.urls.clone(),
+        annotations: d.annotations.clone(),
+        data: decode_data(d.data.as_deref()),
+        platform: d.platform.as_ref().map(|p| OciPlatform {
+            architecture: p.architecture.clone(),
+            os: p.os.clone(),
+            os_version: p.os_version.clone(),
+            os_features: p.os_features.clone(),
+            variant: p.variant.clone(),
+        }),
+        artifact_type: d.artifact_type.clone().unwrap_or_default(),
+    }
+}
+
+/// Embedded descriptor data is base64 in manifests; the inspect shape re-encodes raw bytes.
+fn decode_data(data: Option<&str>) -> Vec<u8> {
+    use base64::Engine as _;
+    data.and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+        .unwrap_or_default()
+}
+
+/// One place that maps composer error kinds to statuses where podman's route does not fix one.
+fn status_for(e: &Error, default: u16) -> u16 {
+    match e.kind() {
+        ErrorKind::NotFound => 404,
+        ErrorKind::LocalTransport | ErrorKind::InvalidInput => 400,
+        ErrorKind::Forbidden => 403,
+        _ => default,
+    }
+}

@@ -1,0 +1,464 @@
+//! Query strings, decoded the way podman's handlers see them (§1.5).
+//!
+//! podman parses the raw query with Go's `url.ParseQuery` (pairs split at `&`; `+` is a space;
+//! pairs with a `;` or a bad `%` escape are dropped, as `r.URL.Query()` drops them) and fills
+//! its parameter structs with gorilla/schema:
+//!
+//! - a parameter name matches a field case-insensitively (`compressionformat`, `lookupmanifest`
+//!   and `forcecompressionformat` are what the Go clients send);
+//! - a scalar takes the **last** value; an empty value keeps the default;
+//! - a bool is `strconv.ParseBool` (`1 t T TRUE true True 0 f F FALSE false False`) or `on`;
+//!   anything else is `schema: error converting value for "<name as sent>"`;
+//! - a `[]string` takes every non-empty value, in order;
+//! - a `map[string]string` is a JSON object in the last value; invalid JSON gives an empty map.
+//!
+//! gorilla/schema looks names up in a Go map, so when a client sends the same name in two
+//! spellings (`all=1&ALL=0`) podman's pick is random; here the last pair wins for scalars and
+//! lists concatenate all spellings in query order.
+//!
+//! Some handlers test presence by **exact** name instead (`r.URL.Query()["tlsVerify"]`): use
+//! [`Query::has_exact`] and [`Query::last_exact`] for those.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::gojson::{fold_eq, unmarshal_string_map};
+use super::goquote::{quote, quote_bytes};
+
+/// A parsed query string: its pairs in order, decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+/// A parameter whose value gorilla/schema cannot convert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaError {
+    key: String,
+}
+
+impl SchemaError {
+    /// The parameter name as the client sent it.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for SchemaError {
+    /// `schema: error converting value for "<key>"`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "schema: error converting value for {}", quote(&self.key))
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+/// gorilla/schema's `MultiError` text for the conversion errors of one decode: the first error,
+/// then `(and 1 other error)` / `(and N other errors)`. podman puts it after
+/// `failed to parse parameters for <URL>: ` ([`bad_parameters_message`]).
+pub fn schema_errors_text(errors: &[SchemaError]) -> String {
+    match errors {
+        [] => "(0 errors)".to_string(),
+        [one] => one.to_string(),
+        [first, _] => format!("{first} (and 1 other error)"),
+        [first, rest @ ..] => format!("{first} (and {} other errors)", rest.len()),
+    }
+}
+
+/// The 400 message of a query that does not decode (§3.1 step 1 and every handler that decodes
+/// its query): `failed to parse parameters for <URL>: <schema error>`. The error body's cause is
+/// the schema text alone.
+pub fn bad_parameters_message(url: &str, schema_error: &str) -> String {
+    format!("failed to parse parameters for {url}: {schema_error}")
+}
+
+/// The URL as podman's messages quote it (`r.URL.String()` of a server request): the path as
+/// sent, then `?` and the raw query when there is one.
+pub fn request_url(raw_path: &str, raw_query: &str) -> String {
+    if raw_query.is_empty() {
+        raw_path.to_string()
+    } else {
+        format!("{raw_path}?{raw_query}")
+    }
+}
+
+/// Go's `strconv.ParseBool`; the error is Go's text, e.g.
+/// `strconv.ParseBool: parsing "yes": invalid syntax` (modify's `tlsVerify`, §3.4).
+pub fn parse_go_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {}: invalid syntax",
+            quote(value)
+        )),
+    }
+}
+
+/// Go's `strconv.ParseInt(value, 10, 64)`, as gorilla/schema converts an `int`.
+fn parse_go_int(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+impl Query {
+    /// Parses a raw query string (without the `?`) like `url.ParseQuery`, keeping the pairs Go
+    /// keeps.
+    pub fn parse(raw: &str) -> Self {
+        let mut pairs = Vec::new();
+        for part in raw.split('&') {
+            if part.is_empty() || part.contains(';') {
+                continue;
+            }
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            if let (Ok(k), Ok(v)) = (query_unescape(k), query_unescape(v)) {
+                pairs.push((k, v));
+            }
+        }
+        Query { pairs }
+    }
+
+    /// All pairs, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    fn matching<'a, 'k>(
+        &'a self,
+        key: &'k str,
+    ) -> impl Iterator<Item = &'a (String, String)> + use<'a, 'k> {
+        self.pairs.iter().filter(move |(k, _)| fold_eq(key, k))
+    }
+
+    /// The last value of `key` (matched case-insensitively), empty values included.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.matching(key).last().map(|(_, v)| v.as_str())
+    }
+
+    /// A string parameter as gorilla/schema fills it: the last value, `None` when the key is
+    /// absent or that value is empty (the default stays).
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
+    /// A `[]string` parameter: every non-empty value of `key`, in order (empty when absent).
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        self.matching(key)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// True when some pair's name matches `key` case-insensitively (gorilla/schema would set
+    /// the field, possibly to an empty list).
+    pub fn has(&self, key: &str) -> bool {
+        self.matching(key).next().is_some()
+    }
+
+    /// A bool parameter: `Ok(None)` when absent or empty (keep the default), else the
+    /// `strconv.ParseBool`-or-`on` value of the last occurrence.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, SchemaError> {
+        let Some((sent, value)) = self.matching(key).last() else {
+            return Ok(None);
+        };
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value == "on" {
+            return Ok(Some(true));
+        }
+        parse_go_bool(value)
+            .map(Some)
+            .map_err(|_| SchemaError { key: sent.clone() })
+    }
+
+    /// An `int` (or `*int`) parameter: `Ok(None)` when absent or empty.
+    pub fn int(&self, key: &str) -> Result<Option<i64>, SchemaError> {
+        let Some((sent, value)) = self.matching(key).last() else {
+            return Ok(None);
+        };
+        if value.is_empty() {
+            return Ok(None);
+        }
+        parse_go_int(value)
+            .map(Some)
+            .ok_or_else(|| SchemaError { key: sent.clone() })
+    }
+
+    /// A `map[string]string` parameter (create's `annotations`): podman's converter runs
+    /// `json.Unmarshal` on the last value and only logs a failure, so invalid JSON is an empty
+    /// map and a mismatched member is `""`. Empty when absent.
+    pub fn json_map(&self, key: &str) -> BTreeMap<String, String> {
+        match self.get(key) {
+            Some(v) => unmarshal_string_map(v.as_bytes()).0,
+            None => BTreeMap::new(),
+        }
+    }
+
+    /// True when a pair has exactly this name (`r.URL.Query()["tlsVerify"]`, §1.5).
+    pub fn has_exact(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// All values of exactly this name, in order.
+    pub fn exact_values(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The last value of exactly this name.
+    pub fn last_exact(&self, key: &str) -> Option<&str> {
+        self.exact_values(key).last().copied()
+    }
+}
+
+/// Go's `url.PathUnescape`: `%XX` decoded, `+` kept. The error is Go's
+/// `invalid URL escape "%zz"`. Bytes that do not form UTF-8 become U+FFFD.
+pub fn path_unescape(s: &str) -> Result<String, String> {
+    unescape(s, false)
+}
+
+/// Go's `url.QueryUnescape`: like [`path_unescape`], and `+` is a space.
+pub fn query_unescape(s: &str) -> Result<String, String> {
+    unescape(s, true)
+}
+
+fn unescape(s: &str, plus_is_space: bool) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'%' => {
+                let hi = b.get(i + 1).and_then(|&h| char::from(h).to_digit(16));
+                let lo = b.get(i + 2).and_then(|&l| char::from(l).to_digit(16));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(((hi << 4) | lo) as u8);
+                        i += 3;
+                    }
+                    _ => {
+                        let bad = b.get(i..(i + 3).min(b.len())).unwrap_or_default();
+                        return Err(format!("invalid URL escape {}", quote_bytes(bad)));
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::*;
+    use crate::libpod::testdata;
+
+    #[test]
+    fn unescape_matches_go() {
+        for (func, f) in [
+            (
+                "PathUnescape",
+                path_unescape as fn(&str) -> Result<String, String>,
+            ),
+            ("QueryUnescape", query_unescape),
+        ] {
+            let cases = testdata::misc(func);
+            assert!(cases.len() > 20);
+            for case in cases {
+                let input = case.input();
+                // Rust strings are UTF-8; the non-UTF-8 inputs are covered by the error cases
+                // below and by `quote_bytes`.
+                let Ok(s) = std::str::from_utf8(&input) else {
+                    continue;
+                };
+                match (f(s), case.err()) {
+                    (Ok(got), None) => {
+                        let want = case.get("out").as_str().unwrap_or_default();
+                        let want = (0..want.len() / 2)
+                            .filter_map(|i| u8::from_str_radix(&want[2 * i..2 * i + 2], 16).ok())
+                            .collect::<Vec<u8>>();
+                        assert_eq!(got, String::from_utf8_lossy(&want), "{func} {s:?}");
+                    }
+                    (Err(got), Some(want)) => assert_eq!(got, want, "{func} {s:?}"),
+                    (got, want) => panic!("{func} {s:?}: got {got:?}, Go says {want:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            unescape("%\u{ff}", false).unwrap_err(),
+            r#"invalid URL escape "%\u00ff""#.replace(r"\u00ff", "ÿ")
+        );
+    }
+
+    #[test]
+    fn parse_matches_go() {
+        for case in testdata::misc("ParseQuery") {
+            let input = String::from_utf8(case.input()).unwrap();
+            let q = Query::parse(&input);
+            let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (k, v) in q.pairs() {
+                grouped.entry(k.clone()).or_default().push(v.clone());
+            }
+            let want: BTreeMap<String, Vec<String>> =
+                serde_json::from_value(case.get("map").clone()).unwrap_or_default();
+            assert_eq!(grouped, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn bools_match_go() {
+        for case in testdata::misc("ParseBool") {
+            // A Rust string cannot hold the fixture's lone 0xff byte.
+            let Ok(input) = String::from_utf8(case.input()) else {
+                continue;
+            };
+            match (parse_go_bool(&input), case.err()) {
+                (Ok(b), None) => assert_eq!(b.to_string(), case.out(), "{input:?}"),
+                (Err(e), Some(want)) => assert_eq!(e, want, "{input:?}"),
+                (got, want) => panic!("{input:?}: got {got:?}, Go says {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ints_match_go() {
+        for case in testdata::misc("ParseInt") {
+            let input = String::from_utf8(case.input()).unwrap();
+            assert_eq!(
+                parse_go_int(&input).map(|n| n.to_string()),
+                case.get("out").as_str().map(str::to_string),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn schema_bools() {
+        let q = Query::parse("all=True&amend=on&ignore=&quiet=off&tlsverify=0&x=1");
+        assert_eq!(q.bool("all"), Ok(Some(true)));
+        assert_eq!(q.bool("amend"), Ok(Some(true)));
+        assert_eq!(q.bool("ignore"), Ok(None), "empty keeps the default");
+        assert_eq!(q.bool("missing"), Ok(None));
+        assert_eq!(q.bool("tlsVerify"), Ok(Some(false)), "case-insensitive");
+        let err = q.bool("quiet").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"schema: error converting value for "quiet""#
+        );
+        // The name in the error is the one the client sent.
+        let q = Query::parse("TLSVERIFY=maybe");
+        assert_eq!(
+            q.bool("tlsVerify").unwrap_err().to_string(),
+            r#"schema: error converting value for "TLSVERIFY""#
+        );
+        // Last occurrence wins, even when it is empty.
+        let q = Query::parse("all=true&all=");
+        assert_eq!(q.bool("all"), Ok(None));
+        let q = Query::parse("all=x&all=1");
+        assert_eq!(q.bool("all"), Ok(Some(true)));
+    }
+
+    #[test]
+    fn multi_error_text() {
+        let e = |k: &str| SchemaError { key: k.to_string() };
+        assert_eq!(schema_errors_text(&[]), "(0 errors)");
+        assert_eq!(
+            schema_errors_text(&[e("all")]),
+            r#"schema: error converting value for "all""#
+        );
+        assert_eq!(
+            schema_errors_text(&[e("all"), e("quiet")]),
+            r#"schema: error converting value for "all" (and 1 other error)"#
+        );
+        assert_eq!(
+            schema_errors_text(&[e("a"), e("b"), e("c")]),
+            r#"schema: error converting value for "a" (and 2 other errors)"#
+        );
+        assert_eq!(
+            bad_parameters_message(
+                "/v5.0.0/libpod/manifests/x?all=maybe",
+                &e("all").to_string()
+            ),
+            r#"failed to parse parameters for /v5.0.0/libpod/manifests/x?all=maybe: schema: error converting value for "all""#
+        );
+    }
+
+    #[test]
+    fn lists_strings_and_exact_names() {
+        // 7.1: the 5.x CLI's add query.
+        let q = Query::parse("all=false&annotations=%7B%22a%22%3A%22b%22%7D&arch=amd64&authfile=&features=f1&features=f2&images=containers-storage%3Alocalhost%2Fimg%3Aarm64&operation=update&os=linux&os_version=10.0&password=&username=&variant=v1&tlsVerify=false");
+        assert_eq!(q.strings("features"), ["f1", "f2"]);
+        assert_eq!(
+            q.strings("images"),
+            ["containers-storage:localhost/img:arm64"]
+        );
+        assert_eq!(q.string("authfile"), None);
+        assert_eq!(q.string("arch").as_deref(), Some("amd64"));
+        assert!(q.has_exact("tlsVerify"));
+        assert!(!q.has_exact("tlsverify"));
+        assert_eq!(q.last_exact("tlsVerify"), Some("false"));
+        assert_eq!(
+            q.json_map("annotations").get("a").map(String::as_str),
+            Some("b")
+        );
+        // Empty list entries are dropped; a lower-case presence check does not count.
+        let q = Query::parse("images=a&images=&IMAGES=b&tlsverify=true");
+        assert_eq!(q.strings("images"), ["a", "b"]);
+        assert!(q.has("images"));
+        assert!(!q.has_exact("tlsVerify"));
+        assert_eq!(q.exact_values("images"), ["a", ""]);
+        // `+` is a space, `%2B` a plus; `;` pairs are dropped.
+        let q = Query::parse("name=a+b&x=%2B&y=1;z=2");
+        assert_eq!(q.get("name"), Some("a b"));
+        assert_eq!(q.get("x"), Some("+"));
+        assert_eq!(q.get("y"), None);
+        // Invalid JSON maps are empty; mismatched members are "".
+        let q = Query::parse("annotations=%7Bbad&a2=%7B%22k%22%3A1%2C%22j%22%3A%22v%22%7D");
+        assert!(q.json_map("annotations").is_empty());
+        let m = q.json_map("a2");
+        assert_eq!(m.get("k").map(String::as_str), Some(""));
+        assert_eq!(m.get("j").map(String::as_str), Some("v"));
+        assert!(q.json_map("absent").is_empty());
+    }
+
+    #[test]
+    fn ints() {
+        let q = Query::parse("compressionLevel=5&bad=5x&neg=-3&empty=");
+        assert_eq!(q.int("compressionlevel"), Ok(Some(5)));
+        assert_eq!(q.int("neg"), Ok(Some(-3)));
+        assert_eq!(q.int("empty"), Ok(None));
+        assert_eq!(q.int("absent"), Ok(None));
+        assert_eq!(
+            q.int("bad").unwrap_err().to_string(),
+            r#"schema: error converting value for "bad""#
+        );
+    }
+
+    #[test]
+    fn url_for_messages() {
+        assert_eq!(
+            request_url("/v5/libpod/manifests/x", ""),
+            "/v5/libpod/manifests/x"
+        );
+        assert_eq!(
+            request_url("/v5/libpod/manifests/x", "all=1"),
+            "/v5/libpod/manifests/x?all=1"
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! The pingora server: listeners, the `ProxyHttp` front that answers manifest calls locally and
+//! forwards the rest, and shutdown that lets requests in flight finish.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use manifold_composer::service::Composer;
+use manifold_config::{Backend, Config, Listen};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+
+use crate::handlers::{self, App, Reply, Request};
+use crate::route::{route, Route};
+
+/// Installs the log subscriber (which also captures pingora's `log` output).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MANIFOLD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs manifold with `config` until SIGTERM or SIGINT.
+pub fn serve(config: Config) -> Result<(), String> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    // The store is opened on a short-lived runtime: pingora builds its own runtimes in `run`.
+    let composer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?
+        .block_on(Composer::open(config.clone()))
+        .map_err(|e| format!("cannot open the list store: {e}"))?;
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let front = Front {
+        app: Arc::new(App::new(Arc::new(composer), config.clone())),
+        backend: config.backend.clone(),
+        inflight: inflight.clone(),
+    };
+
+    let conf = ServerConf {
+        threads: config.threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = http_proxy_service(&server.configuration, front);
+    for listen in &config.listen {
+        match listen {
+            Listen::Tcp(addr) => service.add_tcp(&addr.to_string()),
+            Listen::Unix(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        format!("cannot create socket directory {}: {e}", dir.display())
+                    })?;
+                }
+                // A socket file left by a previous run would make the bind fail.
+                if path.exists() {
+                    let _ = std::fs::remove_file(path);
+                }
+                let path = path
+                    .to_str()
+                    .ok_or_else(|| format!("socket path {} is not UTF-8", path.display()))?;
+                service.add_uds(path, Some(std::fs::Permissions::from_mode(0o660)));
+            }
+        }
+        tracing::info!(%listen, "listening");
+    }
+    server.add_service(service);
+    let shutdown = DrainingShutdown {
+        inflight,
+        timeout: Duration::from_secs(config.shutdown_timeout_seconds),
+    };
+    server.run(RunArgs {
+        shutdown_signal: Box::new(shutdown),
+    });
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT, then for local requests in flight to finish (bounded), then
+/// asks pingora for an immediate stop. Lists are safe either way: every store write is atomic.
+struct DrainingShutdown {
+    inflight: Arc<AtomicUsize>,
+    timeout: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainingShutdown {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                }
+            }
+            _ => {
+                tracing::error!("cannot install signal handlers; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while self.inflight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// The pingora front: routes each request, answers manifest calls, forwards the rest.
+struct Front {
+    app: Arc<App>,
+    backend: Option<Backend>,
+    inflight: Arc<AtomicUsize>,
+}
+
+/// Counts a local request as in flight until dropped.
+struct InflightGuard(Arc<AtomicUsize>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Front {
+    async fn read_body(session: &mut Session, max: u64) -> Result<Result<Bytes, Reply>> {
+        let mut body = Vec::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Ok(Err(handlers::body_too_large(max)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Ok(Bytes::from(body)))
+    }
+
+    async fn write_reply(session: &mut Session, request: &Request, reply: Reply) -> Result<()> {
+        let Reply {
+            status,
+            headers,
+            body,
+        } = reply;
+        let mut resp = ResponseHeader::build(status, Some(headers.len() + 2))?;
+        for (k, v) in headers {
+            resp.insert_header(k, v)?;
+        }
+        let has_body = !body.is_empty() && request.method != "HEAD";
+        if status != 204 && status != 304 {
+            resp.insert_header("Content-Length", body.len().to_string())?;
+        }
+        session
+            .write_response_header(Box::new(resp), !has_body)
+            .await?;
+        if has_body {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Front {
+    type CTX = ();
+
+    fn new_ctx(&self) -> Self::CTX {}
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> Result<bool> {
+        let header = session.req_header();
+        let method = header.method.as_str().to_string();
+        let path = header.uri.path().to_string();
+        let query = header.uri.query().unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = header
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let route = route(&method, &path);
+        if route == Route::Forward && self.backend.is_some() {
+            return Ok(false);
+        }
+        let mut request = Request {
+            method,
+            path,
+            query,
+            headers,
+            body: Bytes::new(),
+        };
+        if self.backend.is_some() && self.app.should_forward(&route, &request) {
+            return Ok(false);
+        }
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let _guard = InflightGuard(self.inflight.clone());
+        let reply = match Self::read_body(session, self.app.max_body()).await? {
+            Ok(body) => {
+                request.body = body;
+                self.app.handle(route, &request).await
+            }
+            Err(reply) => reply,
+        };
+        tracing::info!(method = %request.method, path = %request.path, status = reply.status, "answered");
+        Self::write_reply(session, &request, reply).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> Result<Box<HttpPeer>> {
+        let peer = match &self.backend {
+            Some(Backend::Unix(path)) => {
+                let path = path.to_str().unwrap_or_default();
+                HttpPeer::new_uds(path, false, String::new())?
+            }
+            Some(Backend::Tcp(addr)) => HttpPeer::new(*addr, false, String::new()),
+            None => {
+                return Err(Error::explain(
+                    ErrorType::InternalError,
+                    "no backend configured",
+                ))
+            }
+        };
+        Ok(Box::new(peer))
+    }
+}

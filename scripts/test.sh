@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, then runs every test: unit tests and the end-to-end tests
+# against real registries, the podman CLI, a podman service and podman-py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-debian.sh --test
+export PATH="$HOME/.cargo/bin:$PATH"
+# The end-to-end tests start the manifold binary, so it is built first.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast "$@"
