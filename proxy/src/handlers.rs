@@ -21,7 +21,8 @@ use crate::libpod::query::{
 };
 use crate::libpod::registry_auth;
 use crate::libpod::response::{
-    self, ManifestListData, ManifestListDescriptor, OciDescriptor, OciPlatform, Schema2Platform,
+    self, ManifestListData, ManifestListDescriptor, ManifestModifyReport, OciDescriptor,
+    OciPlatform, Schema2Platform,
 };
 use crate::libpod::{
     decode_add_options, decode_create_body, decode_modify_options, parse_create_annotations,
@@ -658,18 +659,28 @@ fn add_options(body: &ModifyOptions) -> Result<AddOptions, Reply> {
     })
 }
 
-/// 200 with no errors, 409 with errors and some successes, 400 with only errors (§3.4).
+/// 200 with no errors, 409 with errors and some successes, 400 with only errors (§3.4). A failed
+/// report also carries the error model's keys, so clients show what went wrong.
 fn modify_report(o: ModifyOutcome) -> Reply {
-    let status = match (o.errors.is_empty(), o.images.is_empty()) {
-        (true, _) => 200,
-        (false, false) => 409,
-        (false, true) => 400,
+    let mut report = ManifestModifyReport {
+        id: o.id,
+        images: o.images,
+        errors: o.errors.iter().map(|e| e.message().to_string()).collect(),
+        ..Default::default()
     };
-    let errors: Vec<String> = o.errors.iter().map(|e| e.message().to_string()).collect();
-    Reply::json(
-        status,
-        response::modify_report(&o.id, &o.images, &[], &errors),
-    )
+    let status = report.status();
+    if let [only] = o.errors.as_slice() {
+        report.message = only.message().to_string();
+        report.cause = only.cause().to_string();
+    } else if !o.errors.is_empty() {
+        // Several errors: like Go's multierror, the cause is the whole message.
+        report.message = report.errors.join("; ");
+        report.cause = report.message.clone();
+    }
+    if !o.errors.is_empty() {
+        report.response = status;
+    }
+    Reply::json(status, response::write_json(&report))
 }
 
 fn first_error(o: ModifyOutcome) -> Error {

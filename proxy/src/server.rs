@@ -18,6 +18,9 @@ use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
 use crate::handlers::{self, App, Reply, Request};
 use crate::route::{route, Route};
 
+/// How far past `limits.max_request_body` a body is still read (and dropped) before the 413.
+const DRAIN_FACTOR: u64 = 16;
+
 /// Installs the log subscriber (which also captures pingora's `log` output).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MANIFOLD_LOG")
@@ -25,6 +28,7 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -146,11 +150,20 @@ impl Drop for InflightGuard {
 impl Front {
     async fn read_body(session: &mut Session, max: u64) -> Result<Result<Bytes, Reply>> {
         let mut body = Vec::new();
+        let mut seen: u64 = 0;
         while let Some(chunk) = session.read_request_body().await? {
-            if (body.len() + chunk.len()) as u64 > max {
-                return Ok(Err(handlers::body_too_large(max)));
+            seen += chunk.len() as u64;
+            if seen <= max {
+                body.extend_from_slice(&chunk);
+            } else if seen > max.saturating_mul(DRAIN_FACTOR) {
+                // Far past the limit: answer now and let the connection close.
+                break;
             }
-            body.extend_from_slice(&chunk);
+            // Between the two, the rest of the body is read and dropped, so a client that
+            // writes its whole body before reading gets the 413 instead of a broken pipe.
+        }
+        if seen > max {
+            return Ok(Err(handlers::body_too_large(max)));
         }
         Ok(Ok(Bytes::from(body)))
     }

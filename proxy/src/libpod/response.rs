@@ -156,6 +156,24 @@ pub struct ManifestModifyReport {
     /// Error messages (Go's `[]error`, encoded as strings).
     #[serde(rename = "errors", skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// manifold's addition on failed reports: the error model's `cause`.
+    ///
+    /// podman answers a failed modify with a bare report, which every Go client decodes as an
+    /// error model with an empty message (`Error: adding to manifest list X: ` and nothing
+    /// else). A report that also carries `cause`, `message` and `response` still decodes as the
+    /// same report, and gives clients the words they need.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cause: String,
+    /// manifold's addition on failed reports: the error model's `message`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// manifold's addition on failed reports: the error model's `response` (the status).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub response: u16,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 impl ManifestModifyReport {
@@ -177,6 +195,7 @@ pub fn modify_report(id: &str, images: &[String], files: &[String], errors: &[St
         images: images.to_vec(),
         files: files.to_vec(),
         errors: errors.to_vec(),
+        ..Default::default()
     })
 }
 

@@ -19,7 +19,9 @@ fn add_with_creds(auth: RegistryAuth) {
     let out = p.run(&["manifest", "add", "--tls-verify=false", "authed", &image]);
     out.assert_failure("add without credentials");
     assert!(
-        out.stderr.contains("unauthorized") || out.stderr.contains("authentication required"),
+        ["unauthorized", "authentication required", "denied"]
+            .iter()
+            .any(|w| out.stderr.contains(w)),
         "{}",
         out.stderr
     );

@@ -284,9 +284,11 @@ fn modify_update_remove_and_reports() {
         json!({"operation": "remove", "images": [d0, "bogus"]}),
     );
     assert_eq!(status, 409, "{body}");
+    let msg = "invalid image digest \"bogus\": invalid checksum digest format";
     assert_eq!(
         body,
-        json!({"Id": id, "images": [d0], "errors": ["invalid image digest \"bogus\": invalid checksum digest format"]})
+        json!({"Id": id, "images": [d0], "errors": [msg],
+               "cause": "invalid checksum digest format", "message": msg, "response": 409})
     );
     let (status, body) = put(&http, "mod", json!({"operation": "remove", "images": [d0]}));
     assert_eq!(status, 400, "{body}");
@@ -395,9 +397,10 @@ fn modify_error_paths() {
         &json!({"operation": "annotate", "annotations": {"a": "b"}}),
     );
     r.assert_status(400);
+    let msg = "setting annotation on an item in a manifest list requires an instance digest";
     assert_eq!(
         r.json(),
-        json!({"Id": id, "errors": ["setting annotation on an item in a manifest list requires an instance digest"]})
+        json!({"Id": id, "errors": [msg], "cause": msg, "message": msg, "response": 400})
     );
     let r = http.put_json(
         &path,
