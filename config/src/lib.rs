@@ -168,6 +168,29 @@ impl Default for Limits {
     }
 }
 
+/// How pushes run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// Blob copies and mounts in flight at once per destination registry.
+    pub concurrency: usize,
+    /// Retries after the first attempt of a registry request that failed with a connection
+    /// error, a 5xx or a 429.
+    pub retries: u32,
+    /// The first retry's delay in milliseconds; each further retry doubles it.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            concurrency: 8,
+            retries: 3,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
 /// The configuration as written in the TOML file. Every key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +216,9 @@ pub struct FileConfig {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Push settings.
+    #[serde(default)]
+    pub push: PushSettings,
     /// Registries.
     #[serde(default, rename = "registry", skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryEntry>,
@@ -263,6 +289,8 @@ pub struct Config {
     pub shutdown_timeout_seconds: u64,
     /// Limits.
     pub limits: Limits,
+    /// Push settings.
+    pub push: PushSettings,
     /// Registries.
     pub registries: Vec<RegistryEntry>,
 }
@@ -370,6 +398,9 @@ impl Config {
                 "limits must be greater than zero".into(),
             ));
         }
+        if file.push.concurrency == 0 {
+            return Err(err(source, "push.concurrency", "must be at least 1".into()));
+        }
         let threads = file.threads.unwrap_or(2);
         if threads == 0 {
             return Err(err(source, "threads", "must be at least 1".into()));
@@ -382,6 +413,7 @@ impl Config {
             threads,
             shutdown_timeout_seconds: file.shutdown_timeout_seconds.unwrap_or(10),
             limits: file.limits,
+            push: file.push,
             registries: file.registries,
         })
     }
@@ -404,6 +436,7 @@ impl Config {
             threads: Some(self.threads),
             shutdown_timeout_seconds: Some(self.shutdown_timeout_seconds),
             limits: self.limits.clone(),
+            push: self.push.clone(),
             registries: self.registries.clone(),
         };
         toml::to_string(&file).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
