@@ -16,6 +16,7 @@ use crate::list::{Instance, InstanceUpdate, ManifestList};
 use crate::oci::{
     is_image_config_type, validate_digest, Descriptor, ImageConfig, Platform, RawManifest,
 };
+use crate::push::{execute::push_list, Progress, PushOptions};
 use crate::reference::{normalize_list_name, ImageRef};
 use crate::registry::{Access, RegistryClient};
 use crate::store::FileStore;
@@ -332,6 +333,37 @@ impl Composer {
             }
         }
         report
+    }
+
+    /// Pushes the list `name` to `opts.destination` and returns the digest of the index there.
+    /// The client's credentials serve both the sources and the destination; its TLS choice
+    /// applies to the destination (sources follow the configuration).
+    pub async fn push(
+        &self,
+        name: &str,
+        opts: &PushOptions,
+        access: &RegistryAccess,
+        progress: &Progress,
+    ) -> Result<String> {
+        let id = self
+            .catalog
+            .resolve(name)
+            .map_err(|e| e.context(format!("retrieving local image from image name {name}")))?;
+        let list = self.catalog.get(&id).await?;
+        let source = Access {
+            credentials: &access.credentials,
+            tls_verify: None,
+        };
+        push_list(
+            &self.registry,
+            &list,
+            opts,
+            source,
+            access.as_access(),
+            self.config.push.concurrency,
+            progress,
+        )
+        .await
     }
 
     fn check_image_count(&self, n: usize) -> Result<()> {

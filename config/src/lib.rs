@@ -8,11 +8,14 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod duration;
 mod size;
 
+pub use duration::DurationText;
 pub use size::ByteSize;
 
 /// The TCP address manifold listens on when no listener is configured.
@@ -191,6 +194,33 @@ impl Default for PushSettings {
     }
 }
 
+/// The manifest cache (`[cache]`): manifests and image configs by digest, tag resolutions for a
+/// while, shared by every client whose own access to the repository has been confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cache {
+    /// Total size of cached manifests and configs (plus a small per-entry overhead); least
+    /// valuable entries are evicted beyond it. `0` caches nothing (concurrent identical reads
+    /// are still coalesced).
+    pub max_bytes: ByteSize,
+    /// How long a tag -> digest resolution, and a client's confirmed access to a repository, is
+    /// trusted before one HEAD revalidates it.
+    pub tag_ttl: DurationText,
+    /// How long past `tag_ttl` an expired entry may still answer while the registry fails
+    /// (429, 5xx, unreachable). `0s` turns stale answers off.
+    pub max_stale: DurationText,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            max_bytes: ByteSize(256 << 20),
+            tag_ttl: DurationText(Duration::from_secs(30)),
+            max_stale: DurationText(Duration::from_secs(3600)),
+        }
+    }
+}
+
 /// The configuration as written in the TOML file. Every key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +249,9 @@ pub struct FileConfig {
     /// Push settings.
     #[serde(default)]
     pub push: PushSettings,
+    /// The manifest cache.
+    #[serde(default)]
+    pub cache: Cache,
     /// Registries.
     #[serde(default, rename = "registry", skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryEntry>,
@@ -291,6 +324,8 @@ pub struct Config {
     pub limits: Limits,
     /// Push settings.
     pub push: PushSettings,
+    /// The manifest cache.
+    pub cache: Cache,
     /// Registries.
     pub registries: Vec<RegistryEntry>,
 }
@@ -414,6 +449,7 @@ impl Config {
             shutdown_timeout_seconds: file.shutdown_timeout_seconds.unwrap_or(10),
             limits: file.limits,
             push: file.push,
+            cache: file.cache,
             registries: file.registries,
         })
     }
@@ -437,6 +473,7 @@ impl Config {
             shutdown_timeout_seconds: Some(self.shutdown_timeout_seconds),
             limits: self.limits.clone(),
             push: self.push.clone(),
+            cache: self.cache.clone(),
             registries: self.registries.clone(),
         };
         toml::to_string(&file).unwrap_or_else(|e| format!("# cannot print: {e}\n"))

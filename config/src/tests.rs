@@ -153,3 +153,82 @@ fn sizes() {
     assert!(ByteSize::parse("99999999999999GiB").is_err());
     assert_eq!(ByteSize(16 << 20).to_string(), "16MiB");
 }
+
+#[test]
+fn cache_defaults() {
+    let c = load_text("").expect("valid");
+    assert_eq!(c.cache.max_bytes, ByteSize(256 << 20));
+    assert_eq!(c.cache.tag_ttl.get(), std::time::Duration::from_secs(30));
+    assert_eq!(
+        c.cache.max_stale.get(),
+        std::time::Duration::from_secs(3600)
+    );
+    assert_eq!(c.cache, Cache::default());
+}
+
+#[test]
+fn cache_section_is_read_and_round_trips() {
+    let c = load_text("[cache]\nmax_bytes = \"64MiB\"\ntag_ttl = \"250ms\"\nmax_stale = \"5m\"\n")
+        .expect("valid");
+    assert_eq!(c.cache.max_bytes, ByteSize(64 << 20));
+    assert_eq!(c.cache.tag_ttl.get(), std::time::Duration::from_millis(250));
+    assert_eq!(c.cache.max_stale.get(), std::time::Duration::from_secs(300));
+    let printed = c.to_toml();
+    assert!(printed.contains("[cache]"), "{printed}");
+    assert!(printed.contains("tag_ttl = \"250ms\""), "{printed}");
+    assert!(printed.contains("max_stale = \"5m\""), "{printed}");
+    let again = load_text(&printed).expect("printed config is valid");
+    assert_eq!(c, again);
+    // Keys left out keep their defaults.
+    let c = load_text("[cache]\ntag_ttl = \"1h\"\n").expect("valid");
+    assert_eq!(c.cache.max_bytes, Cache::default().max_bytes);
+    assert_eq!(c.cache.tag_ttl.get(), std::time::Duration::from_secs(3600));
+}
+
+#[test]
+fn cache_errors_name_the_key() {
+    let e = load_text("[cache]\nmax_byte = \"1MiB\"\n").expect_err("unknown key");
+    assert!(e.to_string().contains("unknown field `max_byte`"), "{e}");
+    let e = load_text("[cache]\ntag_ttl = 30\n").expect_err("no unit");
+    assert_eq!(e.key, "cache.tag_ttl");
+    let e = load_text("[cache]\ntag_ttl = \"30\"\n").expect_err("no unit");
+    assert_eq!(e.key, "cache.tag_ttl");
+    assert!(e.problem.contains("no unit"), "{e}");
+    let e = load_text("[cache]\nmax_stale = \"3 fortnights\"\n").expect_err("bad unit");
+    assert_eq!(e.key, "cache.max_stale");
+    let e = load_text("[cache]\nmax_bytes = \"lots\"\n").expect_err("bad size");
+    assert_eq!(e.key, "cache.max_bytes");
+}
+
+#[test]
+fn durations() {
+    use std::time::Duration;
+    let d = |s: &str| DurationText::parse(s).map(DurationText::get);
+    assert_eq!(d("30s"), Ok(Duration::from_secs(30)));
+    assert_eq!(d("5m"), Ok(Duration::from_secs(300)));
+    assert_eq!(d("1h"), Ok(Duration::from_secs(3600)));
+    assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(d(" 7 s "), Ok(Duration::from_secs(7)));
+    assert_eq!(d("15us"), Ok(Duration::from_micros(15)));
+    assert_eq!(d("0s"), Ok(Duration::ZERO));
+    assert!(d("").is_err());
+    assert!(d("s").is_err());
+    assert!(d("30").is_err());
+    assert!(d("-1s").is_err());
+    assert!(d("1.5s").is_err());
+    assert!(d("2d").is_err());
+    assert!(d("999999999999999999999999h").is_err());
+    assert!(d("99999999999999999999h").is_err());
+    for (text, printed) in [
+        ("90s", "90s"),
+        ("120s", "2m"),
+        ("60m", "1h"),
+        ("1500ms", "1500ms"),
+        ("2000ms", "2s"),
+        ("0ms", "0s"),
+    ] {
+        let parsed = DurationText::parse(text).expect("valid");
+        assert_eq!(parsed.to_string(), printed);
+        assert_eq!(DurationText::parse(printed), Ok(parsed));
+    }
+}

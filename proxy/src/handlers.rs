@@ -28,6 +28,7 @@ use crate::libpod::{
     decode_add_options, decode_create_body, decode_modify_options, parse_create_annotations,
     parse_kv_annotations, ModifyOptions,
 };
+use crate::push::Answer;
 use crate::route::{CreateName, Route, Version};
 use manifold_composer::list::ManifestList;
 use manifold_composer::oci::Descriptor;
@@ -57,7 +58,7 @@ impl Request {
     }
 
     /// The URL as podman quotes it in messages.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         request_url(&self.path, &self.query)
     }
 }
@@ -74,7 +75,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, body: Vec<u8>) -> Self {
+    pub(crate) fn json(status: u16, body: Vec<u8>) -> Self {
         Reply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
@@ -99,7 +100,7 @@ impl Reply {
     }
 
     /// The libpod error body (§4): `response` always equals the status.
-    fn error(status: u16, message: &str, cause: &str) -> Self {
+    pub(crate) fn error(status: u16, message: &str, cause: &str) -> Self {
         Reply::json(status, response::error_body(status, message, cause))
     }
 
@@ -126,6 +127,22 @@ impl App {
     /// Builds the application.
     pub fn new(composer: Arc<Composer>, config: Arc<Config>) -> Self {
         App { composer, config }
+    }
+
+    /// The composer behind the handlers.
+    pub(crate) fn composer(&self) -> &Arc<Composer> {
+        &self.composer
+    }
+
+    /// Answers one request: push routes may stream, every other route answers in full.
+    pub async fn answer(&self, route: Route, req: &Request) -> Answer {
+        match route {
+            Route::ManifestPush {
+                name, destination, ..
+            } => self.push(&name, Some(&destination), req).await,
+            Route::ManifestPushV3 { name, .. } => self.push(&name, None, req).await,
+            route => Answer::Full(self.handle(route, req).await),
+        }
     }
 
     /// The largest request body a handler reads.
@@ -187,8 +204,9 @@ impl App {
             Route::ManifestDelete { name, .. } => self.delete(&name, req).await,
             Route::ImagesRemove { .. } => self.images_remove(req).await,
             Route::ManifestPush { .. } | Route::ManifestPushV3 { .. } => {
-                let msg = "pushing manifest lists is not implemented in this version of manifold";
-                Reply::error(501, msg, msg)
+                // `answer` sends push routes to `push`, which may stream.
+                let msg = "push routes are answered by App::answer";
+                Reply::error(500, msg, msg)
             }
         }
     }
@@ -564,7 +582,7 @@ fn no_backend(req: &Request) -> Reply {
 }
 
 /// 400 for a query parameter that does not decode (§1.5).
-fn bad_params(url: &str, e: &SchemaError) -> Reply {
+pub(crate) fn bad_params(url: &str, e: &SchemaError) -> Reply {
     let cause = e.to_string();
     Reply::error(400, &bad_parameters_message(url, &cause), &cause)
 }
@@ -580,7 +598,7 @@ fn is_form_encoded(req: &Request) -> bool {
 }
 
 /// `tlsVerify` as inspect reads it: decoded only when the exact-case key is present.
-fn tls_verify_param(q: &Query, url: &str) -> Result<Option<bool>, Reply> {
+pub(crate) fn tls_verify_param(q: &Query, url: &str) -> Result<Option<bool>, Reply> {
     if !q.has_exact("tlsVerify") {
         return Ok(None);
     }
@@ -606,6 +624,18 @@ fn tls_verify_strict(q: &Query) -> Result<Option<bool>, Reply> {
 fn credentials(req: &Request) -> Result<Credentials, Reply> {
     registry_auth::credentials_from_headers(&req.headers)
         .map_err(|e| Reply::error(400, &e.message(&req.url()), &e.cause))
+}
+
+/// The credentials of a push, whose header errors podman wraps once more (§3.5).
+pub(crate) fn credentials_for_push(req: &Request) -> Result<Credentials, Reply> {
+    registry_auth::credentials_from_headers(&req.headers).map_err(|e| {
+        let url = req.url();
+        let msg = format!(
+            "failed to parse registry header for {url}: {}",
+            e.message(&url)
+        );
+        Reply::error(400, &msg, &e.cause)
+    })
 }
 
 /// Merges the slice and map forms of annotations; both at once is an error (§3.4 step 3).

@@ -7,5 +7,6 @@
 
 pub mod handlers;
 pub mod libpod;
+pub mod push;
 pub mod route;
 pub mod server;

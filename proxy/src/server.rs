@@ -16,6 +16,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
 
 use crate::handlers::{self, App, Reply, Request};
+use crate::push::Answer;
 use crate::route::{route, Route};
 
 /// How far past `limits.max_request_body` a body is still read (and dropped) before the 413.
@@ -168,6 +169,32 @@ impl Front {
         Ok(Ok(Bytes::from(body)))
     }
 
+    /// Writes a 200 whose body arrives in chunks, each flushed as an HTTP chunk.
+    async fn write_stream(
+        session: &mut Session,
+        headers: Vec<(String, String)>,
+        mut body: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<()> {
+        let mut resp = ResponseHeader::build(200, Some(headers.len() + 1))?;
+        for (k, v) in headers {
+            resp.insert_header(k, v)?;
+        }
+        // Explicit chunked framing keeps the connection reusable (a close-delimited body would not).
+        resp.insert_header("Transfer-Encoding", "chunked")?;
+        session.write_response_header(Box::new(resp), false).await?;
+        while let Some(chunk) = body.recv().await {
+            if session
+                .write_response_body(Some(chunk), false)
+                .await
+                .is_err()
+            {
+                // The client left; the push itself carries on to its end.
+                return Ok(());
+            }
+        }
+        session.write_response_body(None, true).await
+    }
+
     async fn write_reply(session: &mut Session, request: &Request, reply: Reply) -> Result<()> {
         let Reply {
             status,
@@ -229,15 +256,23 @@ impl ProxyHttp for Front {
         }
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let _guard = InflightGuard(self.inflight.clone());
-        let reply = match Self::read_body(session, self.app.max_body()).await? {
+        let answer = match Self::read_body(session, self.app.max_body()).await? {
             Ok(body) => {
                 request.body = body;
-                self.app.handle(route, &request).await
+                self.app.answer(route, &request).await
             }
-            Err(reply) => reply,
+            Err(reply) => Answer::Full(reply),
         };
-        tracing::info!(method = %request.method, path = %request.path, status = reply.status, "answered");
-        Self::write_reply(session, &request, reply).await?;
+        match answer {
+            Answer::Full(reply) => {
+                tracing::info!(method = %request.method, path = %request.path, status = reply.status, "answered");
+                Self::write_reply(session, &request, reply).await?;
+            }
+            Answer::Stream { headers, body } => {
+                tracing::info!(method = %request.method, path = %request.path, status = 200, "streaming");
+                Self::write_stream(session, headers, body).await?;
+            }
+        }
         Ok(true)
     }
 

@@ -232,6 +232,11 @@ impl PodmanService {
         read_log(&self.log_path)
     }
 
+    /// The process id of the service while it runs (for `/proc/<pid>/status`, e.g. peak RSS).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(ChildGuard::pid)
+    }
+
     /// A raw HTTP client on the service.
     pub fn http(&self) -> Client {
         Client::new(&self.url())

@@ -9,11 +9,13 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::time::SystemTime;
 
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 use super::challenge::{Challenge, Scheme};
+use super::retry::{self, Failure};
 use crate::error::{Error, ErrorKind};
 
 /// How much of an error body is read; registries send a few hundred bytes.
@@ -293,6 +295,59 @@ pub(crate) fn transport(method: &Method, url: &Url, err: &reqwest::Error) -> Err
 /// have changed and should be probed again.
 pub(crate) fn is_connection_failure(err: &reqwest::Error) -> bool {
     err.is_connect() || err.is_timeout()
+}
+
+/// True when a failed request may well succeed if sent again: the connection was refused, reset
+/// or closed early, or timed out. TLS failures (a certificate will not become valid by waiting,
+/// and a plain-HTTP server will not start speaking TLS) and unknown hosts are final, as are
+/// errors of our own making (building the request, redirect loops).
+pub(crate) fn is_transient(err: &reqwest::Error) -> bool {
+    if err.is_builder() || err.is_redirect() || err.is_decode() {
+        return false;
+    }
+    let all = chain(err);
+    if all
+        .iter()
+        .any(|e| e.downcast_ref::<rustls::Error>().is_some())
+    {
+        return false;
+    }
+    if all.iter().any(|e| e.to_string().starts_with("dns error")) {
+        return false;
+    }
+    err.is_connect() || err.is_timeout() || err.is_request() || err.is_body()
+}
+
+/// [`transport`] as a [`Failure`]: transient when [`is_transient`] says so.
+pub(crate) fn transport_failure(method: &Method, url: &Url, err: &reqwest::Error) -> Failure {
+    let error = transport(method, url, err);
+    if is_transient(err) {
+        Failure::transient(error, None)
+    } else {
+        Failure::fatal(error)
+    }
+}
+
+/// [`from_response`] as a [`Failure`]: transient for `408`, `429` and `5xx` (with the registry's
+/// `Retry-After`, if any), final otherwise.
+pub(crate) async fn failure_from_response(resp: reqwest::Response) -> Failure {
+    let status = resp.status();
+    let after = retry::retry_after(status, resp.headers(), SystemTime::now());
+    let error = from_response(resp).await;
+    if retry::retryable_status(status) {
+        Failure::transient(error, after)
+    } else {
+        Failure::fatal(error)
+    }
+}
+
+/// `url` without its query and fragment, for messages and logs: upload locations carry opaque
+/// state and, on some registries, pre-signed storage signatures that must not be shown.
+pub(crate) fn without_query(url: &Url) -> Url {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown
 }
 
 #[cfg(test)]

@@ -1,25 +1,35 @@
 //! The registry client: the parts of the OCI distribution API manifold needs.
 //!
-//! [`RegistryClient`] reads manifests and image configs (and, next, writes blobs and
-//! manifests) with credentials passed per call in an [`Access`]; it keeps nothing of them
-//! except salted hashes as token-cache keys. The submodules each do one job:
+//! [`RegistryClient`] reads manifests and image configs, and on the push side checks for blobs,
+//! copies blobs registry to registry (mount or stream) and writes manifests, with credentials
+//! passed per call in an [`Access`]; it keeps nothing of them except salted hashes as token-cache
+//! keys. The submodules each do one job:
 //!
 //! - [`challenge`]: `WWW-Authenticate` parsing (pure).
 //! - `token`: bearer token requests and the token cache.
 //! - `transport`: scheme selection (HTTPS, or for insecure registries HTTP fallback), the ping,
-//!   authentication and the one retry after a 401.
+//!   authentication, the retry after a 401 and retries of transient failures.
+//! - `retry`: the retry policy (`push.retries`, `push.retry_backoff_ms`), `Retry-After`, and
+//!   whole-step retries.
+//! - `blobs`: blob existence checks and blob copies (cross-repository mount, or a verified
+//!   GET-to-PUT stream).
 //! - `errors`: registry error bodies and transport failures as composer errors, in
 //!   containers/image's words.
 //! - `content`: size-capped body reads and digest checks.
+//!
+//! Every request is retried on connection errors, `408`, `429` and `5xx` (see `retry`), and a
+//! bearer token the registry refuses is replaced once by a fresh one.
 //!
 //! Error texts follow containers/image so that podman clients see familiar messages, e.g.
 //! `reading manifest amd64 in 127.0.0.1:5001/app: manifest unknown` (cause `manifest unknown`)
 //! or `pinging container registry 127.0.0.1:5001: Get "https://127.0.0.1:5001/v2/": http: server
 //! gave HTTP response to HTTPS client`.
 
+mod blobs;
 pub mod challenge;
 mod content;
 mod errors;
+mod retry;
 mod token;
 mod transport;
 
@@ -32,7 +42,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
 use crate::credentials::Credentials;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::oci::{self, RawManifest};
 use crate::reference::ImageRef;
 use transport::{Target, Transport};
@@ -70,6 +80,21 @@ fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
+/// `repository:NAME:pull,push`, the scope of every write (uploads need pull as well).
+fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// How [`RegistryClient::copy_blob`] got a blob into the destination repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobCopy {
+    /// The registry linked the blob from the source repository (cross-repository mount); no
+    /// bytes moved.
+    Mounted,
+    /// The bytes were streamed from the source into the destination and verified on the way.
+    Uploaded,
+}
+
 fn header_str(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
     resp.headers()
         .get(name)?
@@ -90,13 +115,15 @@ fn media_type_of(content_type: &str) -> String {
 }
 
 impl RegistryClient {
-    /// A client with its own connection pools, using `config` for insecure registries and
-    /// limits. Installs rustls' ring provider if the program has not installed one.
+    /// A client with its own connection pools, using `config` for insecure registries, limits
+    /// and the retry policy (`push.retries`, `push.retry_backoff_ms`). Installs rustls' ring
+    /// provider if the program has not installed one.
     pub fn new(config: Arc<Config>) -> Result<Self> {
+        let policy = retry::Policy::from_settings(&config.push);
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 config,
-                transport: Transport::new()?,
+                transport: Transport::new(policy)?,
             }),
         })
     }
@@ -218,6 +245,70 @@ impl RegistryClient {
         }
     }
 
+    /// PUTs a manifest, exactly `bytes` with `Content-Type: media_type`, by tag or digest
+    /// (`dest.reference()`). Returns the digest the registry reports (`Docker-Content-Digest`),
+    /// or the sha256 of the bytes when it reports none. A digest reference is checked against
+    /// the bytes before anything is sent. Transient failures are retried under the push policy.
+    ///
+    /// Errors read `writing manifest REFERENCE to REGISTRY/REPOSITORY: CAUSE`, with the registry's
+    /// words as cause (`manifest blob unknown: blob unknown to registry`).
+    pub async fn put_manifest(
+        &self,
+        dest: &ImageRef,
+        bytes: Bytes,
+        media_type: &str,
+        access: &Access<'_>,
+    ) -> Result<String> {
+        let reference = dest.reference();
+        let context = format!("writing manifest {reference} to {}", dest.name());
+        if let Some(digest) = &dest.digest {
+            content::verify(digest, &bytes, "manifest").map_err(|e| e.context(&context))?;
+        }
+        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("invalid manifest media type {media_type:?}"),
+            )
+            .context(&context)
+        })?;
+        let target = Target {
+            registry: &dest.registry,
+            insecure: self.is_insecure(&dest.registry, &dest.repository, access.tls_verify),
+            auth: access.credentials.for_registry(&dest.registry),
+            scopes: vec![push_scope(&dest.repository)],
+        };
+        let path = format!("/v2/{}/manifests/{reference}", dest.repository);
+        let resp = self
+            .inner
+            .transport
+            .send(&target, Method::PUT, &path, |request| {
+                // `Bytes` clones share the buffer, so a retry re-sends the same bytes cheaply.
+                request
+                    .header(CONTENT_TYPE, content_type.clone())
+                    .body(bytes.clone())
+            })
+            .await
+            .map_err(|e| e.context(&context))?;
+        if !resp.status().is_success() {
+            return Err(errors::from_response(resp).await.context(&context));
+        }
+        let computed = oci::sha256_digest(&bytes);
+        let reported = header_str(
+            &resp,
+            reqwest::header::HeaderName::from_static("docker-content-digest"),
+        )
+        .filter(|d| oci::validate_digest(d).is_ok());
+        match reported {
+            Some(d) => {
+                if d.starts_with("sha256:") && d != computed {
+                    tracing::warn!(reported = %d, computed = %computed, "registry reports another digest for the manifest written");
+                }
+                Ok(d)
+            }
+            None => Ok(computed),
+        }
+    }
+
     /// GETs a small blob (an image config) into memory, verifying its digest and refusing more
     /// than `limits.max_manifest_size`.
     pub async fn get_blob(
@@ -300,6 +391,14 @@ mod tests {
         assert_send(&client.get_manifest(&image, &access));
         assert_send(&client.head_manifest(&image, &access));
         assert_send(&client.get_blob(&image, "sha256:00", &access));
+        assert_send(&client.blob_exists(&image, "sha256:00", &access));
+        assert_send(&client.copy_blob(&image, &image, "sha256:00", 1, &access, &access));
+        assert_send(&client.put_manifest(
+            &image,
+            Bytes::from_static(b"{}"),
+            oci::OCI_INDEX,
+            &access,
+        ));
     }
 
     #[test]

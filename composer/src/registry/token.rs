@@ -9,13 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::errors;
+use super::retry::{self, Failure};
 use crate::credentials::{Auth, Secret};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -210,11 +211,12 @@ pub(crate) struct TokenRequest<'a> {
     pub insecure: bool,
 }
 
-/// Asks the token server; returns the token and its lifetime.
+/// Asks the token server; returns the token and its lifetime. Connection failures, `429` and
+/// `5xx` from the token server are transient failures (see [`super::retry`]).
 pub(crate) async fn fetch(
     client: &reqwest::Client,
     req: &TokenRequest<'_>,
-) -> Result<(Secret, Duration)> {
+) -> Result<(Secret, Duration), Failure> {
     let mut url = Url::parse(req.realm).map_err(|e| {
         Error::new(
             ErrorKind::Registry,
@@ -222,22 +224,22 @@ pub(crate) async fn fetch(
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::new(
+        return Err(Failure::fatal(Error::new(
             ErrorKind::Registry,
             format!(
                 "invalid bearer token realm {:?}: not an http(s) URL",
                 req.realm
             ),
-        ));
+        )));
     }
     if req.auth.is_some() && url.scheme() == "http" && !req.insecure {
-        return Err(Error::new(
+        return Err(Failure::fatal(Error::new(
             ErrorKind::Registry,
             format!(
                 "refusing to send credentials over plain HTTP to the token server {}; mark the registry insecure in the configuration or pass tlsVerify=false to allow it",
                 req.realm
             ),
-        ));
+        )));
     }
     let (method, builder) = match req.auth {
         Some(Auth::IdentityToken(refresh)) => {
@@ -295,27 +297,28 @@ pub(crate) async fn fetch(
     let mut resp = builder
         .send()
         .await
-        .map_err(|e| errors::transport(&method, &url, &e))?;
+        .map_err(|e| errors::transport_failure(&method, &url, &e))?;
     let status = resp.status();
+    let after = retry::retry_after(status, resp.headers(), SystemTime::now());
     let mut body = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| errors::transport(&method, &url, &e))?
+        .map_err(|e| errors::transport_failure(&method, &url, &e))?
     {
         if body.len() + chunk.len() > MAX_TOKEN_RESPONSE {
-            return Err(Error::new(
+            return Err(Failure::fatal(Error::new(
                 ErrorKind::Registry,
                 format!(
                     "bearer token response from {} is larger than {MAX_TOKEN_RESPONSE} bytes",
                     req.realm
                 ),
-            ));
+            )));
         }
         body.extend_from_slice(&chunk);
     }
     match status {
-        StatusCode::OK => parse_token_response(&body),
+        StatusCode::OK => parse_token_response(&body).map_err(Failure::fatal),
         StatusCode::UNAUTHORIZED => {
             let inner = errors::from_status(status, &[], &body);
             // containers/image's ErrUnauthorizedForCredentials; it does not unwrap, so the whole
@@ -324,11 +327,14 @@ pub(crate) async fn fetch(
                 "unable to retrieve auth token: invalid username/password: {}",
                 inner.cause()
             );
-            Err(Error::new(ErrorKind::RegistryUnauthorized, text))
+            Err(Failure::fatal(Error::new(
+                ErrorKind::RegistryUnauthorized,
+                text,
+            )))
         }
-        StatusCode::TOO_MANY_REQUESTS => Err(Error::new(
-            ErrorKind::Registry,
-            "too many requests to registry",
+        StatusCode::TOO_MANY_REQUESTS => Err(Failure::transient(
+            Error::new(ErrorKind::Registry, "too many requests to registry"),
+            after,
         )),
         other => {
             let kind = if other == StatusCode::FORBIDDEN {
@@ -336,14 +342,19 @@ pub(crate) async fn fetch(
             } else {
                 ErrorKind::Registry
             };
-            Err(Error::new(
+            let error = Error::new(
                 kind,
                 format!(
                     "requesting bearer token: invalid status code from registry {} ({})",
                     other.as_u16(),
                     other.canonical_reason().unwrap_or("")
                 ),
-            ))
+            );
+            if retry::retryable_status(other) {
+                Err(Failure::transient(error, after))
+            } else {
+                Err(Failure::fatal(error))
+            }
         }
     }
 }

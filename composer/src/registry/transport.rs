@@ -1,4 +1,4 @@
-//! Sending one request to a registry: choosing the scheme, authenticating, retrying once.
+//! Sending requests to a registry: choosing the scheme, authenticating, retrying.
 //!
 //! The flow is containers/image's. The first request to a registry pings `GET /v2/` to learn
 //! which scheme works and how to authenticate (its `WWW-Authenticate` challenges); both are
@@ -7,15 +7,20 @@
 //! and over plain HTTP when that fails. Requests then carry credentials up front: a bearer token
 //! for the request's scopes (cached, see [`super::token`]) or Basic credentials. A 401 gets one
 //! retry when it teaches something new: a challenge the ping did not show, or a cached token the
-//! registry no longer accepts.
+//! registry no longer accepts. Transient failures (connection errors, `408`, `429`, `5xx`) are
+//! retried with backoff by [`Transport::send`]; callers whose step spans several requests (a
+//! blob copy) take single attempts ([`Transport::attempt`], [`Transport::attempt_once`] for
+//! bodies that cannot be replayed) and retry the whole step with [`super::retry::run`].
 //!
 //! Credentials only ever travel in the `Authorization` header of the one request that needs
 //! them; nothing here stores them. reqwest drops that header on redirects to another host, port
-//! or scheme (blob downloads are often redirected to storage), and that is relied on.
+//! or scheme (blob downloads are often redirected to storage), and that is relied on; absolute
+//! URLs the registry hands out (upload `Location`s) get credentials only on the registry's own
+//! origin.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
@@ -23,6 +28,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use super::challenge::{Challenge, Scheme};
 use super::errors;
+use super::retry::{self, Failure, Policy, Retry};
 use super::token::{self, TokenCache, TokenKey, TokenRequest};
 use crate::credentials::Auth;
 use crate::error::{Error, ErrorKind, Result};
@@ -107,13 +113,32 @@ fn can_authenticate(challenges: &[Challenge], auth: Option<&Auth>) -> bool {
     })
 }
 
-/// The HTTP clients, what was learnt about each registry, and the token cache.
+/// Where a request goes.
+#[derive(Clone, Copy)]
+pub(crate) enum Dest<'a> {
+    /// A path (and query) on the registry's API, starting `/v2/`.
+    Path(&'a str),
+    /// An absolute URL the registry handed out, such as an upload `Location`; it may point to
+    /// another host (blob storage), which then gets no credentials.
+    Url(&'a Url),
+}
+
+/// True when `url` is on the registry's own origin (scheme, host and port), the only place its
+/// credentials may go.
+fn same_origin(url: &Url, base: &Url) -> bool {
+    url.scheme() == base.scheme()
+        && url.host_str() == base.host_str()
+        && url.port_or_known_default() == base.port_or_known_default()
+}
+
+/// The HTTP clients, what was learnt about each registry, the token cache and the retry policy.
 #[derive(Debug)]
 pub(crate) struct Transport {
     verified: reqwest::Client,
     unverified: reqwest::Client,
     endpoints: Mutex<HashMap<(String, bool), Arc<Endpoint>>>,
     tokens: TokenCache,
+    policy: Policy,
 }
 
 fn build_client(verify: bool) -> Result<reqwest::Client> {
@@ -135,8 +160,8 @@ fn build_client(verify: bool) -> Result<reqwest::Client> {
 
 impl Transport {
     /// Two pooled clients: one verifying certificates (platform roots), one not (insecure
-    /// registries only).
-    pub(crate) fn new() -> Result<Self> {
+    /// registries only). `policy` governs [`Transport::send`]'s retries.
+    pub(crate) fn new(policy: Policy) -> Result<Self> {
         // reqwest is built without a default crypto provider; install ring unless the program
         // already chose one, so building a client cannot panic.
         if rustls::crypto::CryptoProvider::get_default().is_none() {
@@ -147,7 +172,18 @@ impl Transport {
             unverified: build_client(false)?,
             endpoints: Mutex::new(HashMap::new()),
             tokens: TokenCache::new(),
+            policy,
         })
+    }
+
+    /// The retry policy.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    #[cfg(test)]
+    pub(crate) fn tokens(&self) -> &TokenCache {
+        &self.tokens
     }
 
     fn client(&self, insecure: bool) -> &reqwest::Client {
@@ -175,7 +211,11 @@ impl Transport {
     }
 
     /// The endpoint of `registry`, pinging it the first time.
-    pub(crate) async fn endpoint(&self, registry: &str, insecure: bool) -> Result<Arc<Endpoint>> {
+    pub(crate) async fn endpoint(
+        &self,
+        registry: &str,
+        insecure: bool,
+    ) -> Result<Arc<Endpoint>, Failure> {
         let key = (registry.to_string(), insecure);
         if let Some(e) = self.endpoints().get(&key) {
             return Ok(Arc::clone(e));
@@ -186,19 +226,19 @@ impl Transport {
         let pinged = match self.ping("https", host, insecure).await {
             Ok(e) => Ok(e),
             Err(https_err) if insecure => {
-                tracing::debug!(registry, error = %https_err, "HTTPS ping failed, trying HTTP");
+                tracing::debug!(registry, error = %https_err.error, "HTTPS ping failed, trying HTTP");
                 self.ping("http", host, insecure).await
             }
             Err(e) => Err(e),
         };
         let endpoint =
-            Arc::new(pinged.map_err(|e| e.context(format!("pinging container registry {host}")))?);
+            Arc::new(pinged.map_err(|f| f.context(format!("pinging container registry {host}")))?);
         tracing::debug!(registry, base = %endpoint.base, "registry endpoint");
         self.endpoints().insert(key, Arc::clone(&endpoint));
         Ok(endpoint)
     }
 
-    async fn ping(&self, scheme: &str, host: &str, insecure: bool) -> Result<Endpoint> {
+    async fn ping(&self, scheme: &str, host: &str, insecure: bool) -> Result<Endpoint, Failure> {
         let url = Url::parse(&format!("{scheme}://{host}/v2/")).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidInput,
@@ -210,7 +250,7 @@ impl Transport {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| errors::transport(&Method::GET, &url, &e))?;
+            .map_err(|e| errors::transport_failure(&Method::GET, &url, &e))?;
         match resp.status() {
             StatusCode::OK | StatusCode::UNAUTHORIZED => {
                 let challenges = errors::challenges_of(resp.headers());
@@ -218,7 +258,7 @@ impl Transport {
                 base.set_path("");
                 Ok(Endpoint { base, challenges })
             }
-            _ => Err(errors::from_response(resp).await),
+            _ => Err(errors::failure_from_response(resp).await),
         }
     }
 
@@ -229,7 +269,7 @@ impl Transport {
         endpoint: &Endpoint,
         target: &Target<'_>,
         fresh: bool,
-    ) -> Result<Authorization> {
+    ) -> Result<Authorization, Failure> {
         for c in &endpoint.challenges {
             match c.scheme {
                 Scheme::Bearer => return self.bearer(c, target, fresh).await,
@@ -256,7 +296,7 @@ impl Transport {
         challenge: &Challenge,
         target: &Target<'_>,
         fresh: bool,
-    ) -> Result<Authorization> {
+    ) -> Result<Authorization, Failure> {
         let realm = challenge.realm().filter(|r| !r.is_empty()).ok_or_else(|| {
             Error::new(
                 ErrorKind::Registry,
@@ -293,10 +333,45 @@ impl Transport {
         })
     }
 
-    /// Sends `method path` (path starting `/v2/`) to the target's registry with authentication.
-    /// `build` adds headers and body; it may run twice (one retry after a 401), so it must not
-    /// consume a one-shot body. Any status comes back as a response; errors are transport,
-    /// ping and token failures.
+    /// The URL of `dest` on `endpoint`.
+    fn resolve(endpoint: &Endpoint, dest: Dest<'_>) -> Result<Url, Failure> {
+        match dest {
+            Dest::Url(url) => Ok(url.clone()),
+            Dest::Path(path) => endpoint.base.join(path).map_err(|e| {
+                Failure::fatal(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("invalid registry path {path:?}: {e}"),
+                ))
+            }),
+        }
+    }
+
+    /// The failure of a request that got no response. A connection failure on the registry's
+    /// own origin makes it be pinged again next time (it may have restarted with or without
+    /// TLS). Messages show URLs the registry handed out without their query.
+    fn request_failure(
+        &self,
+        target: &Target<'_>,
+        method: &Method,
+        url: &Url,
+        dest: Dest<'_>,
+        on_origin: bool,
+        err: &reqwest::Error,
+    ) -> Failure {
+        if on_origin && errors::is_connection_failure(err) {
+            self.forget(target.registry, target.insecure);
+        }
+        match dest {
+            Dest::Url(_) => errors::transport_failure(method, &errors::without_query(url), err),
+            Dest::Path(_) => errors::transport_failure(method, url, err),
+        }
+    }
+
+    /// Sends `method path` (path starting `/v2/`) to the target's registry with authentication,
+    /// retrying transient failures (connection errors, `408`, `429`, `5xx`) under the policy.
+    /// `build` adds headers and body; it may run several times, so it must not consume a
+    /// one-shot body. Any status comes back as a response (a retryable one once the retries are
+    /// used up); errors are transport, ping and token failures.
     pub(crate) async fn send(
         &self,
         target: &Target<'_>,
@@ -304,17 +379,75 @@ impl Transport {
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
+        let mut retries = 0u32;
+        loop {
+            let outcome = self
+                .attempt(target, method.clone(), Dest::Path(path), &build)
+                .await;
+            let after = match &outcome {
+                Ok(resp) if retry::retryable_status(resp.status()) => {
+                    retry::retry_after(resp.status(), resp.headers(), SystemTime::now())
+                }
+                Err(Failure {
+                    retry: Retry::Backoff(after),
+                    ..
+                }) => *after,
+                _ => return outcome.map_err(|f| f.error),
+            };
+            if retries >= self.policy.retries {
+                return outcome.map_err(|f| f.error);
+            }
+            retries += 1;
+            let delay = self.policy.delay(retries, after);
+            match &outcome {
+                Ok(resp) => tracing::warn!(
+                    registry = target.registry,
+                    %method,
+                    path,
+                    status = resp.status().as_u16(),
+                    retry = retries,
+                    delay_ms = delay.as_millis() as u64,
+                    "registry request failed; retrying"
+                ),
+                Err(f) => tracing::warn!(
+                    registry = target.registry,
+                    %method,
+                    path,
+                    error = %f.error,
+                    retry = retries,
+                    delay_ms = delay.as_millis() as u64,
+                    "registry request failed; retrying"
+                ),
+            }
+            // Release the connection before sleeping.
+            drop(outcome);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt at a request with a replayable body: authenticated, and sent a second time
+    /// after a 401 that teaches something new (a challenge the ping did not show, or a cached
+    /// token the registry no longer accepts). No retries of transient failures here; those are
+    /// the caller's (see [`Transport::send`]), which knows what a whole step is.
+    pub(crate) async fn attempt(
+        &self,
+        target: &Target<'_>,
+        method: Method,
+        dest: Dest<'_>,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, Failure> {
         let mut endpoint = self.endpoint(target.registry, target.insecure).await?;
         let mut fresh = false;
         let mut retried = false;
         loop {
-            let url = endpoint.base.join(path).map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("invalid registry path {path:?}: {e}"),
-                )
-            })?;
-            let authorization = self.authorize(&endpoint, target, fresh).await?;
+            let url = Self::resolve(&endpoint, dest)?;
+            let on_origin = same_origin(&url, &endpoint.base);
+            let authorization = if on_origin {
+                self.authorize(&endpoint, target, fresh).await?
+            } else {
+                // Another host (blob storage): it gets nothing of the registry's credentials.
+                Authorization::None
+            };
             let mut request = build(
                 self.client(target.insecure)
                     .request(method.clone(), url.clone()),
@@ -325,46 +458,131 @@ impl Transport {
             let resp = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    if errors::is_connection_failure(&e) {
-                        // The registry may have moved (restarted with or without TLS).
-                        self.forget(target.registry, target.insecure);
-                    }
-                    return Err(errors::transport(&method, &url, &e));
+                    return Err(self.request_failure(target, &method, &url, dest, on_origin, &e))
                 }
             };
-            tracing::debug!(%method, %url, status = resp.status().as_u16(), "registry request");
-            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+            tracing::debug!(
+                %method,
+                url = %errors::without_query(&url),
+                status = resp.status().as_u16(),
+                "registry request"
+            );
+            if resp.status() != StatusCode::UNAUTHORIZED || retried || !on_origin {
                 return Ok(resp);
             }
-            match authorization {
-                Authorization::Bearer {
-                    key, cached: true, ..
-                } => {
-                    // The registry no longer accepts a token we cached (revoked, its keys
-                    // rotated, a clock step): get a new one.
-                    self.tokens.remove(&key);
+            match self.learn_from_401(target, &endpoint, &authorization, &resp) {
+                Some(learnt) => {
+                    endpoint = learnt;
                     fresh = true;
                 }
-                Authorization::None => {
-                    let challenges = errors::challenges_of(resp.headers());
-                    if !can_authenticate(&challenges, target.auth) {
-                        return Ok(resp);
-                    }
-                    // The ping did not ask for authentication but this resource does.
-                    let learnt = Arc::new(Endpoint {
-                        base: endpoint.base.clone(),
-                        challenges,
-                    });
-                    self.endpoints().insert(
-                        (target.registry.to_string(), target.insecure),
-                        Arc::clone(&learnt),
-                    );
-                    endpoint = learnt;
-                }
-                _ => return Ok(resp),
+                None => return Ok(resp),
             }
             retried = true;
         }
+    }
+
+    /// What to do about a 401: `Some(endpoint)` to try again with (after dropping a refused
+    /// cached token, or learning the challenges of a resource the ping did not say needed
+    /// authentication), or `None` when trying again cannot help.
+    fn learn_from_401(
+        &self,
+        target: &Target<'_>,
+        endpoint: &Arc<Endpoint>,
+        authorization: &Authorization,
+        resp: &Response,
+    ) -> Option<Arc<Endpoint>> {
+        match authorization {
+            Authorization::Bearer {
+                key, cached: true, ..
+            } => {
+                let challenges = errors::challenges_of(resp.headers());
+                if challenges
+                    .iter()
+                    .any(|c| c.error() == Some("insufficient_scope"))
+                {
+                    // The token is valid but does not grant enough (a mount from a repository
+                    // these credentials cannot pull): the same request for the same scopes
+                    // would get the same answer.
+                    return None;
+                }
+                // The registry no longer accepts a token we cached (expired early, revoked,
+                // its keys rotated, a clock step): get a new one.
+                tracing::debug!(
+                    registry = target.registry,
+                    "cached token refused; fetching a new one"
+                );
+                self.tokens.remove(key);
+                Some(Arc::clone(endpoint))
+            }
+            Authorization::None => {
+                let challenges = errors::challenges_of(resp.headers());
+                if !can_authenticate(&challenges, target.auth) {
+                    return None;
+                }
+                // The ping did not ask for authentication but this resource does.
+                let learnt = Arc::new(Endpoint {
+                    base: endpoint.base.clone(),
+                    challenges,
+                });
+                self.endpoints().insert(
+                    (target.registry.to_string(), target.insecure),
+                    Arc::clone(&learnt),
+                );
+                Some(learnt)
+            }
+            _ => None,
+        }
+    }
+
+    /// Exactly one request, for bodies that cannot be sent twice (a blob streamed from another
+    /// registry). A 401 that a fresh token could fix (the cached one was refused and has been
+    /// dropped, or the resource turned out to need authentication) comes back as a
+    /// [`Retry::Reauth`] failure, so the caller repeats its whole step.
+    pub(crate) async fn attempt_once(
+        &self,
+        target: &Target<'_>,
+        method: Method,
+        dest: Dest<'_>,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, Failure> {
+        let endpoint = self.endpoint(target.registry, target.insecure).await?;
+        let url = Self::resolve(&endpoint, dest)?;
+        let on_origin = same_origin(&url, &endpoint.base);
+        let authorization = if on_origin {
+            self.authorize(&endpoint, target, false).await?
+        } else {
+            Authorization::None
+        };
+        let mut request = build(
+            self.client(target.insecure)
+                .request(method.clone(), url.clone()),
+        );
+        if let Some(value) = authorization.header() {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| self.request_failure(target, &method, &url, dest, on_origin, &e))?;
+        tracing::debug!(
+            %method,
+            url = %errors::without_query(&url),
+            status = resp.status().as_u16(),
+            "registry request"
+        );
+        if resp.status() == StatusCode::UNAUTHORIZED
+            && on_origin
+            && self
+                .learn_from_401(target, &endpoint, &authorization, &resp)
+                .is_some()
+        {
+            let error = errors::from_response(resp).await;
+            return Err(Failure {
+                error,
+                retry: Retry::Reauth,
+            });
+        }
+        Ok(resp)
     }
 }
 

@@ -9,5 +9,6 @@ mod common;
 mod durability;
 mod podman_cli;
 mod podman_py;
+mod push;
 mod registry_auth;
 mod wire;

@@ -1,0 +1,364 @@
+//! The push executor: reads the children from their sources, asks the destination what it has,
+//! runs the [plan](super::plan) with bounded parallelism, and reports progress in podman's words.
+
+use std::future::Future;
+
+use futures_util::future::try_join_all;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Semaphore;
+
+use super::plan::{
+    self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
+};
+use super::PushOptions;
+use crate::error::{Error, ErrorKind, Result};
+use crate::list::ManifestList;
+use crate::oci::{sha256_digest, validate_digest, Descriptor, RawManifest};
+use crate::reference::ImageRef;
+use crate::registry::{Access, BlobCopy, RegistryClient};
+
+/// Where progress lines go: one text line each, with its trailing newline, as podman's push
+/// stream carries them. Nobody listening is fine (a quiet push).
+pub type Progress = UnboundedSender<String>;
+
+/// Nested lists inside a list are followed this deep.
+const MAX_NESTING: usize = 2;
+
+/// Runs `futures` with at most `concurrency` of them in flight, keeping their order, and stops
+/// at the first error.
+///
+/// (A semaphore over `try_join_all` rather than a buffered stream: stream combinators over
+/// borrowed data make futures whose `Send` bound the compiler cannot prove for a spawned push.)
+async fn bounded<T>(
+    concurrency: usize,
+    futures: impl IntoIterator<Item = impl Future<Output = Result<T>>>,
+) -> Result<Vec<T>> {
+    let gate = Semaphore::new(concurrency.max(1));
+    try_join_all(futures.into_iter().map(|f| async {
+        let _permit = gate.acquire().await;
+        f.await
+    }))
+    .await
+}
+
+fn say(progress: &Progress, line: String) {
+    // A client that went away does not stop the push: the destination is left consistent
+    // either way, because the index is written last.
+    let _ = progress.send(line);
+}
+
+/// Pushes `list` as `opts` says and returns the digest of the index written (or found) at the
+/// destination.
+pub async fn push_list(
+    client: &RegistryClient,
+    list: &ManifestList,
+    opts: &PushOptions,
+    source: Access<'_>,
+    dest: Access<'_>,
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<String> {
+    let concurrency = concurrency.max(1);
+    let (index_bytes, index_type) = list.serialize(opts.format);
+    let index_digest = sha256_digest(&index_bytes);
+    say(progress, "Getting image list signatures\n".into());
+    let manifests = if opts.all {
+        let n = list.instances.len();
+        say(
+            progress,
+            format!("Copying {n} images generated from {n} images in list\n"),
+        );
+        read_children(client, list, source, concurrency).await?
+    } else {
+        Vec::new()
+    };
+    let state = destination_state(client, &manifests, &opts.destination, dest, concurrency).await?;
+    let plan = plan::plan(&manifests, &opts.destination, &state, &index_digest);
+    copy_blobs(
+        client,
+        &plan.blobs,
+        &opts.destination,
+        source,
+        dest,
+        concurrency,
+        progress,
+    )
+    .await?;
+    write_manifests(
+        client,
+        &plan.images,
+        &opts.destination,
+        dest,
+        concurrency,
+        progress,
+    )
+    .await?;
+    write_manifests(client, &plan.lists, &opts.destination, dest, 1, progress).await?;
+    say(
+        progress,
+        "Writing manifest list to image destination\n".into(),
+    );
+    if plan.write_index {
+        client
+            .put_manifest(
+                &opts.destination,
+                bytes::Bytes::from(index_bytes),
+                index_type,
+                &dest,
+            )
+            .await?;
+    }
+    say(progress, "Storing list signatures\n".into());
+    Ok(index_digest)
+}
+
+/// Reads every child manifest (exact bytes) from where it was added from, following nested
+/// lists, in list order.
+async fn read_children(
+    client: &RegistryClient,
+    list: &ManifestList,
+    source: Access<'_>,
+    concurrency: usize,
+) -> Result<Vec<SourceManifest>> {
+    let mut refs = Vec::with_capacity(list.instances.len());
+    for inst in &list.instances {
+        let src = inst.source.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::BadContent,
+                format!(
+                    "instance {} has no recorded source to copy it from; add it again from its registry",
+                    inst.digest
+                ),
+            )
+        })?;
+        let src = ImageRef::parse(src)?;
+        refs.push(src.with_digest(&inst.digest));
+    }
+    let mut out = Vec::new();
+    let mut level = refs;
+    for depth in 0..=MAX_NESTING {
+        if level.is_empty() {
+            break;
+        }
+        let fetched: Vec<SourceManifest> = bounded(
+            concurrency,
+            level.iter().map(|r| read_manifest(client, r, source)),
+        )
+        .await?;
+        let mut next = Vec::new();
+        for m in &fetched {
+            if m.is_list {
+                if depth == MAX_NESTING {
+                    return Err(Error::new(
+                        ErrorKind::BadContent,
+                        format!("{} nests lists more than {MAX_NESTING} deep", m.source),
+                    ));
+                }
+                let doc = crate::oci::ManifestDoc::parse(&m.bytes)?;
+                for d in doc.manifests.unwrap_or_default() {
+                    validate_digest(&d.digest)?;
+                    next.push(m.source.with_digest(&d.digest));
+                }
+            }
+        }
+        // Nested lists go after the manifests they reference: deeper levels come first.
+        let mut level_out = fetched;
+        level_out.append(&mut out);
+        out = level_out;
+        level = next;
+    }
+    // `out` now lists deeper levels first within each round; restore a stable order in which
+    // every manifest precedes the lists that reference it.
+    out.sort_by_key(|m| m.is_list);
+    Ok(out)
+}
+
+/// Reads one manifest and the blobs it needs.
+async fn read_manifest(
+    client: &RegistryClient,
+    reference: &ImageRef,
+    source: Access<'_>,
+) -> Result<SourceManifest> {
+    let raw: RawManifest = client.get_manifest(reference, &source).await?;
+    let doc = raw.doc()?;
+    let mut blobs = Vec::new();
+    if !raw.is_list() {
+        if let Some(config) = &doc.config {
+            blobs.push(blob_of(config, true, reference)?);
+        }
+        for layer in doc.layers.iter().flatten() {
+            // Foreign layers (Windows base layers) live elsewhere and are never copied.
+            if !layer.urls.is_empty() || layer.media_type.contains("foreign") {
+                continue;
+            }
+            blobs.push(blob_of(layer, false, reference)?);
+        }
+    }
+    Ok(SourceManifest {
+        source: reference.clone(),
+        digest: raw.digest.clone(),
+        is_list: raw.is_list(),
+        media_type: raw.media_type,
+        bytes: raw.bytes,
+        blobs,
+    })
+}
+
+fn blob_of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob> {
+    validate_digest(&d.digest).map_err(|e| {
+        e.with_kind(ErrorKind::BadContent).context(format!(
+            "manifest {manifest} references blob {:?}",
+            d.digest
+        ))
+    })?;
+    let size = u64::try_from(d.size).map_err(|_| {
+        Error::new(
+            ErrorKind::BadContent,
+            format!(
+                "manifest {manifest} gives blob {} a negative size",
+                d.digest
+            ),
+        )
+    })?;
+    Ok(Blob {
+        digest: d.digest.clone(),
+        size,
+        is_config,
+    })
+}
+
+/// Asks the destination which blobs and manifests it has, and where its tag points.
+async fn destination_state(
+    client: &RegistryClient,
+    manifests: &[SourceManifest],
+    destination: &ImageRef,
+    dest: Access<'_>,
+    concurrency: usize,
+) -> Result<DestinationState> {
+    let mut blob_digests: Vec<&str> = manifests
+        .iter()
+        .flat_map(|m| m.blobs.iter().map(|b| b.digest.as_str()))
+        .collect();
+    blob_digests.sort_unstable();
+    blob_digests.dedup();
+    let present: Vec<Option<String>> = bounded(
+        concurrency,
+        blob_digests.into_iter().map(|d| async move {
+            Ok(client
+                .blob_exists(destination, d, &dest)
+                .await?
+                .map(|_| d.to_string()))
+        }),
+    )
+    .await?;
+    let mut manifest_digests: Vec<&str> = manifests.iter().map(|m| m.digest.as_str()).collect();
+    manifest_digests.sort_unstable();
+    manifest_digests.dedup();
+    let present_manifests: Vec<Option<String>> = bounded(
+        concurrency,
+        manifest_digests.into_iter().map(|d| async move {
+            Ok(client
+                .head_manifest(&destination.with_digest(d), &dest)
+                .await?
+                .map(|_| d.to_string()))
+        }),
+    )
+    .await?;
+    let tag_digest = if destination.digest.is_some() {
+        None
+    } else {
+        client
+            .head_manifest(destination, &dest)
+            .await?
+            .map(|(digest, _, _)| digest)
+    };
+    Ok(DestinationState {
+        blobs: present.into_iter().flatten().collect(),
+        manifests: present_manifests.into_iter().flatten().collect(),
+        tag_digest,
+    })
+}
+
+/// Runs every blob step, `concurrency` at a time.
+async fn copy_blobs(
+    client: &RegistryClient,
+    steps: &[BlobStep],
+    destination: &ImageRef,
+    source: Access<'_>,
+    dest: Access<'_>,
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<()> {
+    bounded(
+        concurrency,
+        steps.iter().map(|step| async move {
+            let what = if step.blob.is_config {
+                "config"
+            } else {
+                "blob"
+            };
+            let digest = &step.blob.digest;
+            let line = match step.action {
+                BlobAction::Skip => format!("Copying {what} {digest} skipped: already exists\n"),
+                BlobAction::Mount | BlobAction::Copy => {
+                    let from = step.source.with_digest(digest);
+                    match client
+                        .copy_blob(&from, destination, digest, step.blob.size, &source, &dest)
+                        .await?
+                    {
+                        BlobCopy::Mounted => format!(
+                            "Copying {what} {digest} done: mounted from {}\n",
+                            step.source.name()
+                        ),
+                        BlobCopy::Uploaded => format!("Copying {what} {digest} done\n"),
+                    }
+                }
+            };
+            say(progress, line);
+            Ok(())
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes manifests by digest, `concurrency` at a time.
+async fn write_manifests(
+    client: &RegistryClient,
+    steps: &[ManifestStep],
+    destination: &ImageRef,
+    dest: Access<'_>,
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<()> {
+    let total = steps.len();
+    bounded(
+        concurrency,
+        steps.iter().enumerate().map(|(i, step)| async move {
+            let m = &step.manifest;
+            say(
+                progress,
+                format!("Copying image {} ({}/{total})\n", m.digest, i + 1),
+            );
+            if step.write {
+                client
+                    .put_manifest(
+                        &destination.with_digest(&m.digest),
+                        m.bytes.clone(),
+                        &m.media_type,
+                        &dest,
+                    )
+                    .await?;
+                say(progress, "Writing manifest to image destination\n".into());
+            } else {
+                say(
+                    progress,
+                    "Skipping manifest: already at the destination\n".into(),
+                );
+            }
+            Ok(())
+        }),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! Push: a list written to a destination registry, registry to registry, with no local copy of
+//! any layer.
+//!
+//! A push is planned, then executed in stages ([`plan`] is pure, [`execute`] does the I/O):
+//! every blob of every child (deduplicated across children) is skipped when the destination has
+//! it, mounted across repositories of the same registry, or streamed from its source; then each
+//! child manifest is written by digest with its exact source bytes; then the index, last, by tag.
+//! The tag therefore never points at an index whose children are not all in place.
+
+pub mod execute;
+pub mod plan;
+
+use crate::list::ListFormat;
+use crate::reference::ImageRef;
+
+pub use execute::Progress;
+
+/// What to push where.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// The destination reference; its tag (or `latest`) names the index.
+    pub destination: ImageRef,
+    /// Copy every child (true) or only write the index (false).
+    pub all: bool,
+    /// Force the index type; `None` keeps the list's own.
+    pub format: Option<ListFormat>,
+}

@@ -1,0 +1,293 @@
+//! The push planner: from what the children need and what the destination already has, decide
+//! for every blob and manifest what to do. Pure: no I/O, so every case is unit-tested.
+
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
+
+use crate::reference::ImageRef;
+
+/// A blob a child manifest references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// Digest.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether it is an image config (only for progress wording).
+    pub is_config: bool,
+}
+
+/// A manifest to write at the destination, with the blobs it needs, read from its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceManifest {
+    /// Where it lives (repository and digest).
+    pub source: ImageRef,
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its exact bytes.
+    pub bytes: Bytes,
+    /// Blobs it references (configs and layers), in manifest order.
+    pub blobs: Vec<Blob>,
+    /// Whether it is itself a list (written after the manifests it references).
+    pub is_list: bool,
+}
+
+/// What to do with one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobAction {
+    /// The destination has it.
+    Skip,
+    /// Mount it from the source repository on the same registry.
+    Mount,
+    /// Stream it from the source registry.
+    Copy,
+}
+
+/// One blob step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobStep {
+    /// The blob.
+    pub blob: Blob,
+    /// Where it is read from (repository; the digest is the blob's).
+    pub source: ImageRef,
+    /// What to do.
+    pub action: BlobAction,
+}
+
+/// One manifest step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestStep {
+    /// The manifest.
+    pub manifest: SourceManifest,
+    /// False when the destination already has it.
+    pub write: bool,
+}
+
+/// The whole plan, in execution order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Blobs, deduplicated, in first-use order.
+    pub blobs: Vec<BlobStep>,
+    /// Image manifests (written in parallel after every blob).
+    pub images: Vec<ManifestStep>,
+    /// Nested lists (written after the images, in order).
+    pub lists: Vec<ManifestStep>,
+    /// Whether the index must be written (false when the tag already points at it).
+    pub write_index: bool,
+}
+
+impl Plan {
+    /// Counts of blob actions: (skipped, mounted, copied).
+    pub fn blob_counts(&self) -> (usize, usize, usize) {
+        let count = |a| self.blobs.iter().filter(|s| s.action == a).count();
+        (
+            count(BlobAction::Skip),
+            count(BlobAction::Mount),
+            count(BlobAction::Copy),
+        )
+    }
+}
+
+/// What the destination already holds.
+#[derive(Debug, Clone, Default)]
+pub struct DestinationState {
+    /// Blob digests present in the destination repository.
+    pub blobs: HashSet<String>,
+    /// Manifest digests present in the destination repository.
+    pub manifests: HashSet<String>,
+    /// The digest the destination tag points at now, if any.
+    pub tag_digest: Option<String>,
+}
+
+/// Plans a push of `manifests` and an index with digest `index_digest` to `destination`.
+///
+/// A blob is mounted when some child's source is on the destination's registry (preferring
+/// such a source over others), and streamed otherwise.
+pub fn plan(
+    manifests: &[SourceManifest],
+    destination: &ImageRef,
+    state: &DestinationState,
+    index_digest: &str,
+) -> Plan {
+    // Deduplicate blobs across children, remembering the best source for each.
+    let mut order: Vec<String> = Vec::new();
+    let mut chosen: BTreeMap<String, (Blob, ImageRef)> = BTreeMap::new();
+    for m in manifests {
+        for b in &m.blobs {
+            let same_registry = m.source.registry == destination.registry;
+            match chosen.get(&b.digest) {
+                None => {
+                    order.push(b.digest.clone());
+                    chosen.insert(b.digest.clone(), (b.clone(), m.source.clone()));
+                }
+                Some((_, existing))
+                    if same_registry && existing.registry != destination.registry =>
+                {
+                    chosen.insert(b.digest.clone(), (b.clone(), m.source.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let blobs = order
+        .into_iter()
+        .filter_map(|d| chosen.remove(&d))
+        .map(|(blob, source)| {
+            let action = if state.blobs.contains(&blob.digest) {
+                BlobAction::Skip
+            } else if source.registry == destination.registry
+                && source.repository != destination.repository
+            {
+                BlobAction::Mount
+            } else {
+                BlobAction::Copy
+            };
+            BlobStep {
+                blob,
+                source,
+                action,
+            }
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut images = Vec::new();
+    let mut lists = Vec::new();
+    for m in manifests {
+        if !seen.insert(m.digest.clone()) {
+            continue;
+        }
+        let step = ManifestStep {
+            manifest: m.clone(),
+            write: !state.manifests.contains(&m.digest),
+        };
+        if m.is_list {
+            lists.push(step);
+        } else {
+            images.push(step);
+        }
+    }
+    Plan {
+        blobs,
+        images,
+        lists,
+        write_index: state.tag_digest.as_deref() != Some(index_digest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(repo: &str, digest: &str, blobs: &[&str]) -> SourceManifest {
+        let source = ImageRef::parse(&format!("{repo}@sha256:{}", "a".repeat(64))).expect("ref");
+        SourceManifest {
+            source,
+            digest: digest.into(),
+            media_type: crate::oci::OCI_MANIFEST.into(),
+            bytes: Bytes::from_static(b"{}"),
+            blobs: blobs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Blob {
+                    digest: (*d).into(),
+                    size: 10,
+                    is_config: i == 0,
+                })
+                .collect(),
+            is_list: false,
+        }
+    }
+
+    fn dest(s: &str) -> ImageRef {
+        ImageRef::parse(s).expect("ref")
+    }
+
+    #[test]
+    fn same_registry_mounts_other_registry_copies_present_skips() {
+        let ms = vec![
+            image("r1:5000/app", "m1", &["c1", "base", "l1"]),
+            image("r1:5000/app", "m2", &["c2", "base", "l2"]),
+        ];
+        let state = DestinationState {
+            blobs: HashSet::from(["l2".to_string()]),
+            ..Default::default()
+        };
+        let p = plan(&ms, &dest("r1:5000/new:v1"), &state, "idx");
+        let digests: Vec<&str> = p.blobs.iter().map(|b| b.blob.digest.as_str()).collect();
+        assert_eq!(
+            digests,
+            ["c1", "base", "l1", "c2", "l2"],
+            "deduplicated, first-use order"
+        );
+        assert_eq!(p.blob_counts(), (1, 4, 0));
+        let p = plan(&ms, &dest("r2:5000/new:v1"), &state, "idx");
+        assert_eq!(p.blob_counts(), (1, 0, 4));
+        assert!(p.images.iter().all(|s| s.write));
+        assert!(p.write_index);
+    }
+
+    #[test]
+    fn a_source_on_the_destination_registry_is_preferred() {
+        let ms = vec![
+            image("far:5000/app", "m1", &["c1", "shared"]),
+            image("near:5000/app", "m2", &["c2", "shared"]),
+        ];
+        let p = plan(
+            &ms,
+            &dest("near:5000/new"),
+            &DestinationState::default(),
+            "idx",
+        );
+        let shared = p
+            .blobs
+            .iter()
+            .find(|b| b.blob.digest == "shared")
+            .expect("planned");
+        assert_eq!(shared.action, BlobAction::Mount);
+        assert_eq!(shared.source.registry, "near:5000");
+    }
+
+    #[test]
+    fn an_unchanged_destination_needs_no_writes() {
+        let ms = vec![image("r1:5000/app", "m1", &["c1", "l1"])];
+        let state = DestinationState {
+            blobs: HashSet::from(["c1".to_string(), "l1".to_string()]),
+            manifests: HashSet::from(["m1".to_string()]),
+            tag_digest: Some("idx".into()),
+        };
+        let p = plan(&ms, &dest("r2:5000/new"), &state, "idx");
+        assert_eq!(p.blob_counts(), (2, 0, 0));
+        assert!(p.images.iter().all(|s| !s.write));
+        assert!(!p.write_index);
+    }
+
+    #[test]
+    fn the_same_repository_never_mounts_onto_itself() {
+        let ms = vec![image("r1:5000/app", "m1", &["c1"])];
+        let p = plan(
+            &ms,
+            &dest("r1:5000/app:list"),
+            &DestinationState::default(),
+            "idx",
+        );
+        assert_eq!(p.blobs[0].action, BlobAction::Copy);
+    }
+
+    #[test]
+    fn lists_are_written_after_images_and_duplicates_once() {
+        let mut nested = image("r1:5000/app", "n1", &[]);
+        nested.is_list = true;
+        let ms = vec![
+            image("r1:5000/app", "m1", &["c1"]),
+            image("r1:5000/app", "m1", &["c1"]),
+            nested,
+        ];
+        let p = plan(&ms, &dest("r1:5000/x"), &DestinationState::default(), "idx");
+        assert_eq!(p.images.len(), 1);
+        assert_eq!(p.lists.len(), 1);
+        assert_eq!(p.blobs.len(), 1);
+    }
+}

@@ -1,0 +1,833 @@
+//! Blobs on the push side: checking that a blob exists, and copying one registry to registry.
+//!
+//! A copy within one registry first tries a cross-repository mount (`POST
+//! /v2/<dest>/blobs/uploads/?mount=<digest>&from=<source>`) with one token that carries `pull` on
+//! the source and `pull,push` on the destination. `201` means mounted. `202` means the registry
+//! declined but opened an upload session, which the copy then uses. Any other refusal (a `401`
+//! because the credentials cannot pull the source, a `404`, ...) falls back to a plain upload.
+//!
+//! A copy otherwise streams: `POST uploads/` for a session, `GET` the source blob, and one
+//! monolithic `PUT <location>?digest=` whose body is the GET's body, chunk by chunk, with
+//! `Content-Length` set (some storage back ends refuse chunked transfer encoding on a PUT). Nothing
+//! is buffered beyond the chunk in flight plus one held back (below), nothing goes to disk.
+//!
+//! The bytes are hashed as they pass. The last chunk is held back until the source has ended and
+//! the digest and size have been checked; on a mismatch the body ends with an error instead, so
+//! the destination never receives `Content-Length` bytes and cannot commit the blob, whether or not
+//! it verifies digests itself. The copy then fails with [`ErrorKind::BadContent`] and is not retried.
+//!
+//! A streamed body cannot be sent twice, so a copy is retried as a whole step (new session, new
+//! GET, new PUT) under the push retry policy; a `401` on the PUT drops the cached token and the
+//! step is repeated at once with a fresh one. A session left behind by a failed step is cancelled
+//! (`DELETE`) on a best-effort basis.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, Response, StatusCode, Url};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
+
+use super::errors;
+use super::retry::{self, Failure};
+use super::transport::{Dest, Target};
+use super::{pull_scope, push_scope, Access, BlobCopy, RegistryClient};
+use crate::error::{Error, ErrorKind, Result};
+use crate::oci;
+use crate::reference::ImageRef;
+
+/// How long cancelling an abandoned upload session may take; it is only tidying up.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Percent-encodes a query value: everything but RFC 3986 unreserved characters and `/`
+/// (repository names keep their slashes, as containers/image sends them).
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The upload session URL of a `202` response: its `Location`, resolved against the URL the
+/// request went to (it may be relative, absolute, or on another host).
+fn session_location(resp: &Response) -> Result<Url, Failure> {
+    let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+    resolve_location(resp.url(), location).ok_or_else(|| {
+        Failure::fatal(Error::new(
+            ErrorKind::Registry,
+            "the registry opened an upload session without a usable Location header",
+        ))
+    })
+}
+
+/// `location` resolved against `base`; `None` when missing, unparsable or not http(s).
+fn resolve_location(base: &Url, location: Option<&str>) -> Option<Url> {
+    let location = location.map(str::trim).filter(|v| !v.is_empty())?;
+    let url = base.join(location).ok()?;
+    matches!(url.scheme(), "http" | "https").then_some(url)
+}
+
+/// The running hash of one of the algorithms go-digest knows.
+enum Hasher {
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// The hasher for a validated digest's algorithm.
+    fn for_digest(digest: &str) -> Result<Self> {
+        match digest.split_once(':').map(|(a, _)| a) {
+            Some("sha256") => Ok(Hasher::Sha256(Sha256::new())),
+            Some("sha384") => Ok(Hasher::Sha384(Sha384::new())),
+            Some("sha512") => Ok(Hasher::Sha512(Sha512::new())),
+            _ => Err(Error::new(
+                ErrorKind::InvalidInput,
+                "unsupported digest algorithm",
+            )),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha384(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    /// `algorithm:hex`.
+    fn finish(&mut self) -> String {
+        match self {
+            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize_reset())),
+            Hasher::Sha384(h) => format!("sha384:{}", hex::encode(h.finalize_reset())),
+            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize_reset())),
+        }
+    }
+}
+
+/// Why a streamed body was cut off; read after the PUT fails, because the HTTP client reports
+/// an aborted body only as a generic request error.
+#[derive(Debug, Clone)]
+enum Abort {
+    /// The source's bytes are not the blob: final.
+    Content(Error),
+    /// Reading the source failed (a reset, a timeout): transient.
+    Source(Error),
+}
+
+type AbortSlot = Arc<Mutex<Option<Abort>>>;
+
+/// The source GET's body as a PUT body: hashed and counted on the way, the last chunk held back
+/// until the digest and size are known to match.
+struct Verified<S> {
+    inner: S,
+    hasher: Hasher,
+    expected: String,
+    size: u64,
+    seen: u64,
+    /// The chunk most recently read, not yet passed on.
+    held: Option<Bytes>,
+    /// The source has ended and the content was checked.
+    finished: bool,
+    /// The body was cut off; nothing more is produced.
+    failed: bool,
+    source_url: Url,
+    abort: AbortSlot,
+}
+
+impl<S> Verified<S> {
+    fn fail(&mut self, abort: Abort) -> Poll<Option<std::io::Result<Bytes>>> {
+        self.failed = true;
+        self.held = None;
+        let text = match &abort {
+            Abort::Content(e) | Abort::Source(e) => e.cause().to_string(),
+        };
+        *self.abort.lock().unwrap_or_else(|e| e.into_inner()) = Some(abort);
+        Poll::Ready(Some(Err(std::io::Error::other(text))))
+    }
+}
+
+impl<S> Stream for Verified<S>
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        if this.finished {
+            // The content checked out: release the held chunk, then end.
+            return Poll::Ready(this.held.take().map(Ok));
+        }
+        loop {
+            match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    this.seen = this.seen.saturating_add(chunk.len() as u64);
+                    if this.seen > this.size {
+                        let e = Error::new(
+                            ErrorKind::BadContent,
+                            format!(
+                                "blob is larger than its expected size of {} bytes",
+                                this.size
+                            ),
+                        );
+                        return this.fail(Abort::Content(e));
+                    }
+                    this.hasher.update(&chunk);
+                    if let Some(previous) = this.held.replace(chunk) {
+                        return Poll::Ready(Some(Ok(previous)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let e = errors::transport(&Method::GET, &this.source_url, &e);
+                    return this.fail(Abort::Source(e));
+                }
+                Poll::Ready(None) => {
+                    if this.seen != this.size {
+                        let e = Error::new(
+                            ErrorKind::BadContent,
+                            format!(
+                                "blob ended after {} bytes, short of its expected size of {} bytes",
+                                this.seen, this.size
+                            ),
+                        );
+                        return this.fail(Abort::Content(e));
+                    }
+                    let actual = this.hasher.finish();
+                    if actual != this.expected {
+                        let e = Error::new(
+                            ErrorKind::BadContent,
+                            format!(
+                                "blob digest {actual} does not match the expected digest {}",
+                                this.expected
+                            ),
+                        );
+                        return this.fail(Abort::Content(e));
+                    }
+                    this.finished = true;
+                    return Poll::Ready(this.held.take().map(Ok));
+                }
+            }
+        }
+    }
+}
+
+/// What a mount attempt came to.
+enum Mount {
+    /// The registry linked the blob: done.
+    Mounted,
+    /// The registry declined but opened an upload session at this URL.
+    Session(Url),
+    /// The registry refused; upload instead.
+    Refused,
+}
+
+impl RegistryClient {
+    fn push_target<'a>(&self, image: &'a ImageRef, access: &Access<'a>) -> Target<'a> {
+        Target {
+            registry: &image.registry,
+            insecure: self.is_insecure(&image.registry, &image.repository, access.tls_verify),
+            auth: access.credentials.for_registry(&image.registry),
+            scopes: vec![push_scope(&image.repository)],
+        }
+    }
+
+    /// HEADs a blob in `repo`'s repository: `Some(size)` when the registry has it there, `None`
+    /// on 404. Transient failures are retried under the push policy.
+    pub async fn blob_exists(
+        &self,
+        repo: &ImageRef,
+        digest: &str,
+        access: &Access<'_>,
+    ) -> Result<Option<u64>> {
+        let context = format!("checking whether a blob {digest} exists in {}", repo.name());
+        oci::validate_digest(digest).map_err(|e| e.context(&context))?;
+        let target = self.pull_target(repo, access);
+        let path = format!("/v2/{}/blobs/{digest}", repo.repository);
+        let resp = self
+            .inner
+            .transport
+            .send(&target, Method::HEAD, &path, |request| request)
+            .await
+            .map_err(|e| e.context(&context))?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => match super::content::declared_length(&resp) {
+                Some(size) => Ok(Some(size)),
+                None => Err(Error::new(
+                    ErrorKind::Registry,
+                    "the registry did not report the blob's size (no Content-Length)",
+                )
+                .context(&context)),
+            },
+            _ => Err(errors::from_response(resp).await.context(&context)),
+        }
+    }
+
+    /// Copies blob `digest` of `size` bytes from `source`'s repository into `dest`'s.
+    ///
+    /// Within one registry (`source.registry == dest.registry`) a cross-repository mount is tried
+    /// first ([`BlobCopy::Mounted`]); otherwise, or when the registry declines, the blob is
+    /// streamed from a GET on the source into one monolithic PUT on the destination
+    /// ([`BlobCopy::Uploaded`]), verified against `digest` and `size` on the way: a mismatch
+    /// aborts the PUT (the destination never commits the blob) and fails with
+    /// [`ErrorKind::BadContent`]. Memory use is bounded by a few stream chunks, whatever the size.
+    ///
+    /// Transient failures repeat the whole copy under the push retry policy; errors read
+    /// `copying blob DIGEST from SOURCE to DEST: CAUSE`.
+    pub async fn copy_blob(
+        &self,
+        source: &ImageRef,
+        dest: &ImageRef,
+        digest: &str,
+        size: u64,
+        source_access: &Access<'_>,
+        dest_access: &Access<'_>,
+    ) -> Result<BlobCopy> {
+        let context = format!(
+            "copying blob {digest} from {} to {}",
+            source.name(),
+            dest.name()
+        );
+        oci::validate_digest(digest).map_err(|e| e.context(&context))?;
+        let policy = *self.inner.transport.policy();
+        let copied = retry::run(&policy, &context, || {
+            self.copy_blob_once(source, dest, digest, size, source_access, dest_access)
+        })
+        .await
+        .map_err(|e| e.context(&context))?;
+        tracing::debug!(%digest, from = %source.name(), to = %dest.name(), ?copied, "blob copied");
+        Ok(copied)
+    }
+
+    /// One whole attempt at a copy: mount, or session + GET + PUT.
+    async fn copy_blob_once(
+        &self,
+        source: &ImageRef,
+        dest: &ImageRef,
+        digest: &str,
+        size: u64,
+        source_access: &Access<'_>,
+        dest_access: &Access<'_>,
+    ) -> Result<BlobCopy, Failure> {
+        let mut session = None;
+        if source.registry == dest.registry {
+            match self
+                .try_mount(dest, &source.repository, digest, dest_access)
+                .await?
+            {
+                Mount::Mounted => return Ok(BlobCopy::Mounted),
+                Mount::Session(url) => session = Some(url),
+                Mount::Refused => {}
+            }
+        }
+        let dest_target = self.push_target(dest, dest_access);
+        let session = match session {
+            Some(url) => url,
+            None => self.start_upload(&dest_target, dest).await?,
+        };
+        let streamed = self
+            .stream_into(
+                source,
+                source_access,
+                &dest_target,
+                dest,
+                &session,
+                digest,
+                size,
+            )
+            .await;
+        if streamed.is_err() {
+            self.cancel_upload(&dest_target, &session).await;
+        }
+        streamed.map(|()| BlobCopy::Uploaded)
+    }
+
+    /// `POST /v2/<dest>/blobs/uploads/?mount=<digest>&from=<from_repo>` with a token for both
+    /// repositories.
+    async fn try_mount(
+        &self,
+        dest: &ImageRef,
+        from_repo: &str,
+        digest: &str,
+        dest_access: &Access<'_>,
+    ) -> Result<Mount, Failure> {
+        let target = Target {
+            registry: &dest.registry,
+            insecure: self.is_insecure(&dest.registry, &dest.repository, dest_access.tls_verify),
+            auth: dest_access.credentials.for_registry(&dest.registry),
+            // One token for both: the registry checks pull on `from` and push on the
+            // destination in the same request.
+            scopes: vec![pull_scope(from_repo), push_scope(&dest.repository)],
+        };
+        let path = format!(
+            "/v2/{}/blobs/uploads/?mount={}&from={}",
+            dest.repository,
+            query_value(digest),
+            query_value(from_repo)
+        );
+        let resp = match self
+            .inner
+            .transport
+            .attempt(&target, Method::POST, Dest::Path(&path), |r| {
+                r.header(CONTENT_LENGTH, HeaderValue::from_static("0"))
+            })
+            .await
+        {
+            Ok(resp) => resp,
+            // The registry is unreachable or overloaded: the step fails and is retried.
+            Err(f) if f.retry != retry::Retry::Never => return Err(f),
+            Err(f) => {
+                // E.g. a token server that will not issue the combined scopes: upload instead.
+                tracing::debug!(%digest, error = %f.error, "mount not possible; uploading instead");
+                return Ok(Mount::Refused);
+            }
+        };
+        match resp.status() {
+            StatusCode::CREATED => Ok(Mount::Mounted),
+            StatusCode::ACCEPTED => match session_location(&resp) {
+                Ok(url) => Ok(Mount::Session(url)),
+                Err(_) => Ok(Mount::Refused),
+            },
+            s if retry::retryable_status(s) => Err(errors::failure_from_response(resp)
+                .await
+                .context(format!("mounting blob into {}", dest.name()))),
+            s => {
+                // 401/403 (the credentials may not pull the source), 404, 405: refused.
+                let why = errors::from_response(resp).await;
+                tracing::debug!(%digest, status = s.as_u16(), error = %why, "mount refused; uploading instead");
+                Ok(Mount::Refused)
+            }
+        }
+    }
+
+    /// `POST /v2/<dest>/blobs/uploads/`: the URL of a new upload session.
+    async fn start_upload(&self, target: &Target<'_>, dest: &ImageRef) -> Result<Url, Failure> {
+        let path = format!("/v2/{}/blobs/uploads/", dest.repository);
+        let resp = self
+            .inner
+            .transport
+            .attempt(target, Method::POST, Dest::Path(&path), |r| {
+                r.header(CONTENT_LENGTH, HeaderValue::from_static("0"))
+            })
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            let failure = if resp.status().is_success() {
+                Failure::fatal(Error::new(
+                    ErrorKind::Registry,
+                    format!(
+                        "unexpected status {} starting an upload (expected 202 Accepted)",
+                        resp.status()
+                    ),
+                ))
+            } else {
+                errors::failure_from_response(resp).await
+            };
+            return Err(failure.context(format!("starting an upload to {}", dest.name())));
+        }
+        session_location(&resp)
+    }
+
+    /// GETs the source blob and streams it into the session with one PUT.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_into(
+        &self,
+        source: &ImageRef,
+        source_access: &Access<'_>,
+        dest_target: &Target<'_>,
+        dest: &ImageRef,
+        session: &Url,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), Failure> {
+        let source_target = self.pull_target(source, source_access);
+        let path = format!("/v2/{}/blobs/{digest}", source.repository);
+        let resp = self
+            .inner
+            .transport
+            .attempt(&source_target, Method::GET, Dest::Path(&path), |r| r)
+            .await?;
+        let reading = || format!("reading blob from {}", source.name());
+        if !resp.status().is_success() {
+            return Err(errors::failure_from_response(resp).await.context(reading()));
+        }
+        if let Some(declared) = super::content::declared_length(&resp) {
+            if declared != size {
+                // Known before a byte is sent: no need to start the PUT at all.
+                return Err(Failure::fatal(
+                    Error::new(
+                        ErrorKind::BadContent,
+                        format!(
+                            "blob size {declared} does not match its expected size of {size} bytes"
+                        ),
+                    )
+                    .context(reading()),
+                ));
+            }
+        }
+        let abort: AbortSlot = Arc::new(Mutex::new(None));
+        let body = Verified {
+            source_url: resp.url().clone(),
+            inner: resp.bytes_stream(),
+            hasher: Hasher::for_digest(digest)?,
+            expected: digest.to_string(),
+            size,
+            seen: 0,
+            held: None,
+            finished: false,
+            failed: false,
+            abort: Arc::clone(&abort),
+        };
+        let mut url = session.clone();
+        url.query_pairs_mut().append_pair("digest", digest);
+        let sent = self
+            .inner
+            .transport
+            .attempt_once(dest_target, Method::PUT, Dest::Url(&url), |r| {
+                r.header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(reqwest::Body::wrap_stream(body))
+            })
+            .await;
+        // Our own abort explains a failed PUT better than the HTTP client's error does.
+        let aborted = abort.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match aborted {
+            Some(Abort::Content(e)) => return Err(Failure::fatal(e.context(reading()))),
+            Some(Abort::Source(e)) => return Err(Failure::transient(e, None)),
+            None => {}
+        }
+        let resp = sent?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(()),
+            s if s.is_success() => {
+                // A registry may answer 204; the blob is committed either way.
+                tracing::debug!(
+                    status = s.as_u16(),
+                    "blob upload completed with an unusual status"
+                );
+                Ok(())
+            }
+            _ => Err(errors::failure_from_response(resp)
+                .await
+                .context(format!("writing blob to {}", dest.name()))),
+        }
+    }
+
+    /// Best-effort `DELETE` of an upload session a failed step leaves behind, so the registry
+    /// does not keep its partial data until its purge runs.
+    async fn cancel_upload(&self, target: &Target<'_>, session: &Url) {
+        let cancel =
+            self.inner
+                .transport
+                .attempt_once(target, Method::DELETE, Dest::Url(session), |r| r);
+        match tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
+            Ok(Ok(resp)) => {
+                tracing::debug!(status = resp.status().as_u16(), "upload session cancelled")
+            }
+            Ok(Err(f)) => tracing::debug!(error = %f.error, "cancelling an upload session failed"),
+            Err(_) => tracing::debug!("cancelling an upload session timed out"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+    use std::time::Instant;
+
+    use crate::credentials::{Auth, Credentials, Secret};
+    use crate::registry::retry::Retry;
+    use manifold_tests::fixtures::{self, ImageSpec};
+    use manifold_tests::{Registry, RegistryAuth};
+
+    fn test_client() -> RegistryClient {
+        manifold_tests::init();
+        let config = manifold_config::Config::from_file(
+            manifold_config::FileConfig::default(),
+            "<test>",
+            &manifold_config::Overrides::default(),
+            &manifold_config::Environment::default(),
+        )
+        .unwrap_or_else(|e| panic!("config: {e:?}"));
+        RegistryClient::new(Arc::new(config)).expect("client")
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    fn image(host: &str, repo: &str) -> ImageRef {
+        ImageRef::parse(&format!("{host}/{repo}")).expect("reference")
+    }
+
+    // distribution declines a mount only silently when `from` lacks the blob, so the GET of a
+    // whole copy would fail too; the stages are driven one by one here instead.
+    #[test]
+    fn a_declined_mount_continues_in_the_session_it_opened() {
+        let reg = Registry::plain();
+        let img = fixtures::push_image(&reg, "app", "v1", &ImageSpec::linux("amd64").seed(21));
+        let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
+        let client = test_client();
+        let creds = Credentials::anonymous();
+        let a = Access {
+            credentials: &creds,
+            tls_verify: Some(false),
+        };
+        let (src, dst) = (image(&reg.host(), "app"), image(&reg.host(), "dst"));
+        let mark = reg.access_mark();
+        runtime()
+            .block_on(async {
+                let session = match client.try_mount(&dst, "nowhere", digest, &a).await? {
+                    Mount::Session(url) => url,
+                    Mount::Mounted => panic!("mounted from a repository without the blob"),
+                    Mount::Refused => panic!("refused without a session"),
+                };
+                let target = client.push_target(&dst, &a);
+                client
+                    .stream_into(&src, &a, &target, &dst, &session, digest, size)
+                    .await
+            })
+            .unwrap_or_else(|f| panic!("{}", f.error));
+        let log = reg.access_log_since(mark);
+        let posts: Vec<_> = log.iter().filter(|l| l.method == "POST").collect();
+        assert_eq!(posts.len(), 1, "{log:#?}");
+        assert!(posts[0].is_mount() && posts[0].status == 202, "{log:#?}");
+        assert!(log.iter().any(|l| l.method == "PUT" && l.status == 201));
+        assert_eq!(fixtures::head_blob(&reg, "dst", digest), Some(size));
+    }
+
+    // A token cannot expire between the upload POST and the PUT on demand, so a refused token
+    // is planted in the cache between the two stages.
+    #[test]
+    fn a_token_refused_on_the_streamed_put_is_dropped_and_the_step_repeated() {
+        let a_reg = Registry::plain();
+        let img = fixtures::push_image(&a_reg, "app", "v1", &ImageSpec::linux("amd64").seed(22));
+        let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
+        let t_reg = Registry::start(RegistryAuth::token("alice", "pw"));
+        let ts = t_reg.token_server().expect("token server");
+        let client = test_client();
+        let anon = Credentials::anonymous();
+        let mut creds = Credentials::anonymous();
+        creds.per_registry.insert(
+            t_reg.host(),
+            Auth::Basic {
+                username: "alice".into(),
+                password: Secret::new("pw"),
+            },
+        );
+        let (sa, da) = (
+            Access {
+                credentials: &anon,
+                tls_verify: Some(false),
+            },
+            Access {
+                credentials: &creds,
+                tls_verify: Some(false),
+            },
+        );
+        let (src, dst) = (image(&a_reg.host(), "app"), image(&t_reg.host(), "dst"));
+        let rt = runtime();
+        let target = client.push_target(&dst, &da);
+        let tokens = client.inner.transport.tokens();
+        let key = tokens.key(&dst.registry, &target.scopes, target.auth);
+        let session = rt
+            .block_on(client.start_upload(&target, &dst))
+            .unwrap_or_else(|f| panic!("{}", f.error));
+        // Already past `exp` plus the registry's leeway, but cached as good for 300 s.
+        ts.set_exp_skew(-400);
+        let stale = ts.mint(Some("alice"), &["repository:dst:pull,push"]);
+        ts.set_exp_skew(0);
+        tokens.insert(
+            key.clone(),
+            Secret::new(stale),
+            Duration::from_secs(300),
+            Instant::now(),
+        );
+        let mark = t_reg.access_mark();
+        let failure = rt
+            .block_on(client.stream_into(&src, &sa, &target, &dst, &session, digest, size))
+            .expect_err("the planted token is refused");
+        assert_eq!(failure.retry, Retry::Reauth, "{}", failure.error);
+        assert_eq!(failure.error.kind(), ErrorKind::RegistryUnauthorized);
+        assert!(
+            tokens.get(&key, Instant::now()).is_none(),
+            "refused token dropped"
+        );
+        let log = t_reg.access_log_since(mark);
+        assert!(
+            log.iter().any(|l| l.method == "PUT" && l.status == 401),
+            "{log:#?}"
+        );
+
+        // copy_blob repeats the whole step after a Reauth failure (retry::run, tested in
+        // `retry`); the repeat fetches a fresh token, since the refused one is gone.
+        let requests = t_reg.token_requests();
+        let copied = rt
+            .block_on(client.copy_blob(&src, &dst, digest, size, &sa, &da))
+            .expect("copy");
+        assert_eq!(copied, BlobCopy::Uploaded);
+        assert_eq!(t_reg.token_requests(), requests + 1);
+        let creds = t_reg.creds();
+        let check = manifold_tests::regclient::RegClient::new(&t_reg.host(), creds);
+        assert_eq!(check.head_blob("dst", digest), Some(size));
+    }
+
+    #[test]
+    fn locations_resolve_against_the_request() {
+        let base = Url::parse("https://reg.example:5000/v2/app/blobs/uploads/").expect("url");
+        let r = |l: &str| resolve_location(&base, Some(l)).map(|u| u.to_string());
+        assert_eq!(
+            r("/v2/app/blobs/uploads/u1?_state=x").as_deref(),
+            Some("https://reg.example:5000/v2/app/blobs/uploads/u1?_state=x")
+        );
+        assert_eq!(
+            r("u2").as_deref(),
+            Some("https://reg.example:5000/v2/app/blobs/uploads/u2")
+        );
+        assert_eq!(
+            r("https://storage.example/up?sig=1").as_deref(),
+            Some("https://storage.example/up?sig=1")
+        );
+        assert_eq!(r("ftp://storage.example/up"), None);
+        assert_eq!(r("  "), None);
+        assert_eq!(resolve_location(&base, None), None);
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(
+            query_value("sha256:abc"),
+            "sha256%3Aabc",
+            "as containers/image sends it"
+        );
+        assert_eq!(query_value("team/app-1_x.y"), "team/app-1_x.y");
+        assert_eq!(query_value("a b&c=d"), "a%20b%26c%3Dd");
+    }
+
+    fn verified(
+        chunks: Vec<&'static [u8]>,
+        expected: &str,
+        size: u64,
+    ) -> (
+        Verified<futures_util::stream::Iter<std::vec::IntoIter<reqwest::Result<Bytes>>>>,
+        AbortSlot,
+    ) {
+        let abort: AbortSlot = Arc::new(Mutex::new(None));
+        let items: Vec<reqwest::Result<Bytes>> = chunks
+            .into_iter()
+            .map(|c| Ok(Bytes::from_static(c)))
+            .collect();
+        let v = Verified {
+            inner: futures_util::stream::iter(items),
+            hasher: Hasher::for_digest(expected).expect("algorithm"),
+            expected: expected.to_string(),
+            size,
+            seen: 0,
+            held: None,
+            finished: false,
+            failed: false,
+            source_url: Url::parse("http://127.0.0.1:1/v2/a/blobs/x").expect("url"),
+            abort: Arc::clone(&abort),
+        };
+        (v, abort)
+    }
+
+    async fn collect(mut s: impl Stream<Item = std::io::Result<Bytes>> + Unpin) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        let mut failed = false;
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(b) => out.extend_from_slice(&b),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        (out, failed)
+    }
+
+    #[tokio::test]
+    async fn matching_content_passes_through_whole() {
+        let digest = oci::sha256_digest(b"hello world");
+        let (v, abort) = verified(vec![b"hello", b"", b" ", b"world"], &digest, 11);
+        let (out, failed) = collect(v).await;
+        assert!(!failed);
+        assert_eq!(out, b"hello world");
+        assert!(abort.lock().expect("lock").is_none());
+        let sha512 = super::super::content::digest_with("sha512", b"xy").expect("known");
+        let (v, _) = verified(vec![b"x", b"y"], &sha512, 2);
+        assert_eq!(collect(v).await, (b"xy".to_vec(), false));
+    }
+
+    #[tokio::test]
+    async fn a_mismatch_withholds_the_last_chunk() {
+        let digest = oci::sha256_digest(b"hello world");
+        let (v, abort) = verified(vec![b"hello", b" ", b"WORLD"], &digest, 11);
+        let (out, failed) = collect(v).await;
+        assert!(failed);
+        // The receiver never gets all Content-Length bytes, so it cannot commit.
+        assert_eq!(out, b"hello ");
+        let taken = abort.lock().expect("lock").take();
+        match taken {
+            Some(Abort::Content(e)) => {
+                assert_eq!(e.kind(), ErrorKind::BadContent);
+                assert!(
+                    e.cause().starts_with("blob digest sha256:"),
+                    "{}",
+                    e.cause()
+                );
+                assert!(e
+                    .cause()
+                    .ends_with(&format!("does not match the expected digest {digest}")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sizes_are_enforced() {
+        let digest = oci::sha256_digest(b"abc");
+        let (v, abort) = verified(vec![b"ab", b"cd"], &digest, 3);
+        let (out, failed) = collect(v).await;
+        assert!(failed);
+        assert!(out.len() < 3);
+        assert!(matches!(
+            abort.lock().expect("lock").take(),
+            Some(Abort::Content(_))
+        ));
+        let (v, abort) = verified(vec![b"ab"], &digest, 3);
+        let (out, failed) = collect(v).await;
+        assert!(failed);
+        assert!(out.is_empty());
+        let taken = abort.lock().expect("lock").take();
+        match taken {
+            Some(Abort::Content(e)) => assert_eq!(
+                e.cause(),
+                "blob ended after 2 bytes, short of its expected size of 3 bytes"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! When and how often a failed registry request is tried again.
+//!
+//! Transient failures are retried: connection errors (refused, reset, closed early, timeouts),
+//! `408`, `429` and `5xx`. The first retry waits `push.retry_backoff_ms`, each further one twice
+//! as long (plus up to a quarter of jitter, so many clients that failed together do not return
+//! together), at most `push.retries` times after the first attempt. A `Retry-After` on a `429` or
+//! `503` replaces the computed delay, capped at [`MAX_RETRY_AFTER`] so a registry cannot park a
+//! push for hours.
+//!
+//! A request whose cached bearer token was refused is a different case ([`Retry::Reauth`]): the
+//! token has been dropped, and one immediate new attempt fetches a fresh one. That attempt does not
+//! count against `push.retries`, because it fixes a known cause rather than hoping for better luck.
+//!
+//! Everything else (other 4xx, TLS failures, digest mismatches) is final.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+
+use crate::error::Error;
+
+/// The longest a `Retry-After` is honoured.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The longest computed backoff, however many retries are configured.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What may be done about a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Final: retrying cannot help.
+    Never,
+    /// Transient: try again after the backoff, or after the registry's `Retry-After` when given.
+    Backoff(Option<Duration>),
+    /// A cached bearer token was refused and has been dropped: try again now with a fresh one.
+    Reauth,
+}
+
+/// A failed attempt: the error to report if it is the last, and whether another may follow.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    /// What went wrong, in the words the caller reports.
+    pub error: Error,
+    /// Whether and when to try again.
+    pub retry: Retry,
+}
+
+impl Failure {
+    /// A failure retrying cannot fix.
+    pub(crate) fn fatal(error: Error) -> Self {
+        Failure {
+            error,
+            retry: Retry::Never,
+        }
+    }
+
+    /// A transient failure, with the registry's `Retry-After` if it sent one.
+    pub(crate) fn transient(error: Error, after: Option<Duration>) -> Self {
+        Failure {
+            error,
+            retry: Retry::Backoff(after),
+        }
+    }
+
+    /// Prefixes the error's message, keeping the retry decision.
+    #[must_use]
+    pub(crate) fn context(mut self, context: impl std::fmt::Display) -> Self {
+        self.error = self.error.context(context);
+        self
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::fatal(error)
+    }
+}
+
+/// True for statuses that say "not now" rather than "no": `408`, `429` and every `5xx`.
+pub(crate) fn retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+}
+
+/// The delay a `429` or `503` response asks for in `Retry-After` (delta-seconds or an HTTP-date),
+/// capped at [`MAX_RETRY_AFTER`]; `None` for other statuses or an unreadable header.
+pub(crate) fn retry_after(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let delay = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        // A date in the past means "now".
+        parse_http_date(value)?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only HTTP-date form RFC 9110
+/// lets senders generate; the obsolete forms are not worth a parser here (unreadable dates fall
+/// back to the computed backoff).
+pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let (_, rest) = s.split_once(", ")?;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let hour: u64 = hms.next()?.parse().ok()?;
+    let minute: u64 = hms.next()?.parse().ok()?;
+    let second: u64 = hms.next()?.parse().ok()?;
+    if parts.next()? != "GMT"
+        || parts.next().is_some()
+        || hms.next().is_some()
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+        || !(1970..=9999).contains(&year)
+    {
+        return None;
+    }
+    let days = u64::try_from(days_from_civil(year, month, day as i64)).ok()?;
+    let secs = days * 86400 + hour * 3600 + minute * 60 + second;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// How many retries and how long between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// The first retry's delay; each further retry doubles it.
+    pub backoff: Duration,
+}
+
+impl Policy {
+    /// The policy of `[push]` in the configuration.
+    pub(crate) fn from_settings(push: &manifold_config::PushSettings) -> Self {
+        Policy {
+            retries: push.retries,
+            backoff: Duration::from_millis(push.retry_backoff_ms),
+        }
+    }
+
+    /// The wait before retry number `retry` (1 for the first): the registry's `Retry-After` when
+    /// given, otherwise the exponential backoff with jitter.
+    pub(crate) fn delay(&self, retry: u32, after: Option<Duration>) -> Duration {
+        if let Some(after) = after {
+            return after.min(MAX_RETRY_AFTER);
+        }
+        let factor = 1u32 << retry.saturating_sub(1).min(16);
+        let base = self.backoff.saturating_mul(factor).min(MAX_BACKOFF);
+        // Up to +25 %: never shorter than the configured backoff.
+        let jitter = base.mul_f64(rand::random::<f64>() * 0.25);
+        (base + jitter).min(MAX_BACKOFF)
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the retries are used up; returns the
+/// last error. `what` names the operation in logs.
+pub(crate) async fn run<T, F, Fut>(policy: &Policy, what: &str, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let mut retries = 0u32;
+    let mut reauthenticated = false;
+    loop {
+        let failure = match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(f) => f,
+        };
+        let after = match failure.retry {
+            Retry::Never => return Err(failure.error),
+            Retry::Reauth if !reauthenticated => {
+                reauthenticated = true;
+                tracing::debug!(what, "token refused; retrying with a fresh token");
+                continue;
+            }
+            // A fresh token was refused as well: only worth more tries if retries are left.
+            Retry::Reauth => None,
+            Retry::Backoff(after) => after,
+        };
+        if retries >= policy.retries {
+            return Err(failure.error);
+        }
+        retries += 1;
+        let delay = policy.delay(retries, after);
+        tracing::warn!(
+            what,
+            retry = retries,
+            of = policy.retries,
+            delay_ms = delay.as_millis() as u64,
+            error = %failure.error,
+            "registry operation failed; retrying"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use reqwest::header::HeaderValue;
+
+    fn headers(retry_after: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(retry_after).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(
+                retryable_status(StatusCode::from_u16(s).expect("status")),
+                "{s}"
+            );
+        }
+        for s in [200, 201, 202, 400, 401, 403, 404, 405, 409, 416] {
+            assert!(
+                !retryable_status(StatusCode::from_u16(s).expect("status")),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_dates() {
+        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("parses");
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(),
+            784_111_777
+        );
+        let t = parse_http_date("Fri, 27 Nov 2026 03:12:11 GMT").expect("parses");
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(),
+            1_795_749_131
+        );
+        let t = parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT").expect("leap day");
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(),
+            1_709_164_800
+        );
+        for bad in [
+            "",
+            "soon",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+        ] {
+            assert!(parse_http_date(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_dates_and_caps() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let s429 = StatusCode::TOO_MANY_REQUESTS;
+        let s503 = StatusCode::SERVICE_UNAVAILABLE;
+        assert_eq!(
+            retry_after(s429, &headers("2"), now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(s503, &headers(" 0 "), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after(s503, &headers("86400"), now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_after(s429, &headers("Sun, 06 Nov 1994 08:49:42 GMT"), now),
+            Some(Duration::from_secs(5))
+        );
+        // In the past: now.
+        assert_eq!(
+            retry_after(s429, &headers("Sun, 06 Nov 1994 08:00:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(s429, &headers("-1"), now), None);
+        assert_eq!(retry_after(s429, &HeaderMap::new(), now), None);
+        // Only 429 and 503 carry a meaningful Retry-After for us.
+        assert_eq!(
+            retry_after(StatusCode::BAD_GATEWAY, &headers("2"), now),
+            None
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        let p = Policy {
+            retries: 5,
+            backoff: Duration::from_millis(100),
+        };
+        for (retry, base) in [(1, 100), (2, 200), (3, 400), (4, 800)] {
+            let d = p.delay(retry, None);
+            assert!(d >= Duration::from_millis(base), "{retry}: {d:?}");
+            assert!(d <= Duration::from_millis(base * 5 / 4), "{retry}: {d:?}");
+        }
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(p.delay(1, Some(Duration::from_secs(300))), MAX_RETRY_AFTER);
+        assert!(p.delay(40, None) <= MAX_BACKOFF);
+        let zero = Policy {
+            retries: 1,
+            backoff: Duration::ZERO,
+        };
+        assert_eq!(zero.delay(3, None), Duration::ZERO);
+    }
+
+    fn err(text: &str) -> Error {
+        Error::new(ErrorKind::Registry, text)
+    }
+
+    #[tokio::test]
+    async fn run_retries_transient_failures_then_gives_up() {
+        let p = Policy {
+            retries: 2,
+            backoff: Duration::from_millis(1),
+        };
+        let mut calls = 0;
+        let r: Result<(), Error> = run(&p, "test", || {
+            calls += 1;
+            let n = calls;
+            async move { Err(Failure::transient(err(&format!("attempt {n}")), None)) }
+        })
+        .await;
+        assert_eq!(calls, 3);
+        assert_eq!(r.expect_err("fails").message(), "attempt 3");
+
+        let mut calls = 0;
+        let r = run(&p, "test", || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(Failure::transient(err("later"), None))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.expect("succeeds"), 3);
+    }
+
+    #[tokio::test]
+    async fn run_stops_at_fatal_and_reauthenticates_once_for_free() {
+        let none = Policy {
+            retries: 0,
+            backoff: Duration::from_millis(1),
+        };
+        let mut calls = 0;
+        let r: Result<(), Error> = run(&none, "test", || {
+            calls += 1;
+            async { Err(Failure::fatal(err("no"))) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(r.is_err());
+
+        // With no retries configured, a refused cached token still gets its one fresh attempt,
+        // but not a second.
+        let mut calls = 0;
+        let r: Result<(), Error> = run(&none, "test", || {
+            calls += 1;
+            async {
+                Err(Failure {
+                    error: err("unauthorized"),
+                    retry: Retry::Reauth,
+                })
+            }
+        })
+        .await;
+        assert_eq!(calls, 2);
+        assert!(r.is_err());
+
+        let mut calls = 0;
+        let r = run(&none, "test", || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n == 1 {
+                    Err(Failure {
+                        error: err("unauthorized"),
+                        retry: Retry::Reauth,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        assert!(r.is_ok());
+        assert_eq!(calls, 2);
+    }
+}

@@ -1,0 +1,1006 @@
+//! Push benchmark: manifold against podman's own service (`podman system service`, the peer to
+//! beat), driven by the same libpod HTTP requests over each one's unix socket, against the same
+//! local registries, in one run.
+//!
+//! What it measures (wall time of one HTTP request, from sending it to reading the whole
+//! response, as a podman client would wait for it):
+//!
+//! - **(a)** one modify call (`PUT /v4.3.1/libpod/manifests/NAME`, `operation=update`) adding six
+//!   single-platform images (`docker://` tags, `tlsVerify=false`) to a freshly created list;
+//! - **(b)** `push --all` of that six-image list to a new repository on the registry the images
+//!   come from (where blobs can be mounted across repositories);
+//! - **(c)** the same push to an empty second registry: every blob must really be uploaded;
+//! - **(d)** `push --all` of a list holding one image of 2 x 64 MiB of incompressible layers to an
+//!   empty registry, plus manifold's peak RSS (`VmHWM`) during that push.
+//!
+//! It prints the median of each side, podman/manifold and the goal (≥3x on (a) and (c), ≥10x
+//! on (b), not slower on (d), peak RSS < 64 MiB in (d)), once as a plain table and once as a
+//! Markdown table for the README.
+//!
+//! Run it (as root, on Debian 12 with `docker-registry` and `podman` 4.3.1 installed, see
+//! `scripts/setup-debian.sh`):
+//!
+//! ```sh
+//! cargo build --release -p manifold-proxy          # the bench measures this binary
+//! cargo bench -p manifold-tests --bench push
+//! ```
+//!
+//! The binary is `$MANIFOLD_BIN`, else `target/release/manifold` (under `$CARGO_TARGET_DIR` when
+//! set); the bench stops with a message when it is missing. Environment:
+//! `MANIFOLD_BENCH_ITERS` (iterations of (a)–(c), default 7), `MANIFOLD_BENCH_ITERS_LARGE`
+//! (iterations of (d), default 3), `MANIFOLD_BENCH_LARGE_MIB` (size of each of the two large
+//! layers, default 64).
+//!
+//! How the work is kept identical and honest:
+//!
+//! - Every iteration uses a fresh list name and a fresh destination repository, and the two
+//!   systems alternate within each iteration (podman first on even iterations, manifold first on
+//!   odd ones), so machine noise and ordering effects hit both alike.
+//! - (a) adds the same six tags every iteration. podman has no manifest cache, so each of its
+//!   iterations is cold. manifold reads the registry on every call today; once it has a manifest
+//!   cache its first iteration is cold and the later ones (hence the median) are warm, so the
+//!   first iteration of each side is printed separately as the cold figure.
+//! - (b) is podman's best case: an untimed warm-up push per system first fills podman's
+//!   blob-info cache with where the source blobs live, so podman mounts instead of uploading (as
+//!   a long-running podman would). The blobs mounted and uploaded per push are printed.
+//! - (c) and (d) push to a second registry whose storage directory is wiped before every push,
+//!   and podman's blob-info cache (`/var/lib/containers/cache/blob-info-cache-v1.boltdb`, shared
+//!   by every podman process run as root and not configurable in 4.3.1) is deleted before every
+//!   podman push, so neither system can mount or skip a blob. The bench checks from the
+//!   registry's access log that every blob was uploaded.
+//! - After every push the bench checks that the destination holds the index with the right number
+//!   of children, so a fast failure cannot count as a fast push.
+//! - manifold's peak RSS is reset before each (d) push (`echo 5 > /proc/PID/clear_refs`) and read
+//!   from `VmHWM` after it; podman's is printed next to it for context.
+//!
+//! While manifold answers pushes with 501 (not implemented yet), the push rows say so instead of
+//! a ratio and the podman side still runs, so the bench can be checked before push lands.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use manifold_tests::fixtures::{self, PushedImage};
+use manifold_tests::http::{Client, Response};
+use manifold_tests::registry::AccessLine;
+use manifold_tests::{Manifold, ManifoldOptions, PodmanService, Registry};
+use serde_json::{json, Value};
+
+/// The API prefix both servers are driven with: what the podman 4.3.1 client sends.
+const API: &str = "/v4.3.1/libpod";
+
+/// podman's blob-info cache as root. Left in place, it turns an "upload" into a mount.
+const PODMAN_BLOB_CACHE: &str = "/var/lib/containers/cache/blob-info-cache-v1.boltdb";
+
+/// The two systems under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sys {
+    Podman,
+    Manifold,
+}
+
+impl Sys {
+    /// Short tag used in repository names, so the two systems never push to the same repository.
+    fn tag(self) -> &'static str {
+        match self {
+            Sys::Podman => "p",
+            Sys::Manifold => "m",
+        }
+    }
+
+    /// The order of the two systems in iteration `i`: alternate who goes first.
+    fn order(i: usize) -> [Sys; 2] {
+        if i % 2 == 0 {
+            [Sys::Podman, Sys::Manifold]
+        } else {
+            [Sys::Manifold, Sys::Podman]
+        }
+    }
+}
+
+/// Why a push was not measured.
+#[derive(Debug, Clone)]
+enum PushError {
+    /// The server answered 501: push is not implemented there (manifold before issue 3).
+    Unavailable(String),
+    /// Anything else: a non-200 status or an error inside the streamed report.
+    Failed(String),
+}
+
+/// Timings of one case for both systems.
+#[derive(Debug, Default)]
+struct Case {
+    podman: Vec<Duration>,
+    manifold: Vec<Duration>,
+    /// Set when manifold could not be measured (the first reason wins).
+    manifold_missing: Option<String>,
+    /// Blobs (uploaded, mounted) by the last push of each system, from the registry access log.
+    podman_blobs: Option<(usize, usize)>,
+    manifold_blobs: Option<(usize, usize)>,
+}
+
+impl Case {
+    fn record(&mut self, sys: Sys, d: Duration) {
+        match sys {
+            Sys::Podman => self.podman.push(d),
+            Sys::Manifold => self.manifold.push(d),
+        }
+    }
+
+    fn record_blobs(&mut self, sys: Sys, blobs: (usize, usize)) {
+        match sys {
+            Sys::Podman => self.podman_blobs = Some(blobs),
+            Sys::Manifold => self.manifold_blobs = Some(blobs),
+        }
+    }
+
+    fn manifold_failed(&mut self, e: PushError) {
+        let why = match e {
+            PushError::Unavailable(m) => format!("push not available (501: {m})"),
+            PushError::Failed(m) => format!("push failed: {m}"),
+        };
+        self.manifold_missing.get_or_insert(why);
+    }
+}
+
+/// One system under test: its name and a raw HTTP client on its unix socket.
+struct Server {
+    sys: Sys,
+    http: Client,
+    /// Set after the first 501 on push, so the remaining manifold pushes are skipped.
+    push_unavailable: Option<PushError>,
+}
+
+fn main() {
+    let iters = env_usize("MANIFOLD_BENCH_ITERS", 7);
+    let iters_large = env_usize("MANIFOLD_BENCH_ITERS_LARGE", 3);
+    let large_mib = env_usize("MANIFOLD_BENCH_LARGE_MIB", 64);
+    let bin = manifold_release_bin();
+    if !bin.is_file() {
+        eprintln!(
+            "error: manifold binary not found at {}\n\
+             Build it first with `cargo build --release -p manifold-proxy`, or point \
+             MANIFOLD_BIN at a manifold binary.",
+            bin.display()
+        );
+        std::process::exit(2);
+    }
+    let load_start = loadavg();
+    let started = Instant::now();
+
+    progress("starting registries and synthesising fixtures");
+    // `src` holds the images (and is the destination of (b)); `dst` is wiped before every push of
+    // (c) and (d) so it is truly empty.
+    let src = Registry::plain();
+    let dst = Registry::plain();
+    let singles = fixtures::push_six_singles(&src, "app");
+    let large = fixtures::large_image(&src, "big", "latest", large_mib, 7);
+    let six_refs: Vec<String> = singles.iter().map(PushedImage::docker_reference).collect();
+    let large_refs = vec![large.docker_reference()];
+    let six_blobs = unique_blobs(&singles);
+    let large_blobs = unique_blobs(std::slice::from_ref(&large));
+
+    progress("starting podman system service and manifold");
+    // Both servers treat both registries as plain-HTTP registries through their configuration,
+    // and every request also carries tlsVerify=false.
+    let podman_svc = PodmanService::start(&[&src, &dst]);
+    let config: String = [&src, &dst]
+        .iter()
+        .map(|r| {
+            format!(
+                "[[registry]]\nlocation = \"{}\"\ninsecure = true\n\n",
+                r.host()
+            )
+        })
+        .collect();
+    let manifold = Manifold::start(ManifoldOptions {
+        bin: Some(bin.clone()),
+        ..ManifoldOptions::with_config(&config)
+    });
+    let manifold_pid = manifold.pid().expect("manifold is running");
+    let podman_pid = podman_svc.pid().expect("podman service is running");
+    let mut servers = [
+        Server {
+            sys: Sys::Podman,
+            http: podman_svc.http().with_timeout(Duration::from_secs(300)),
+            push_unavailable: None,
+        },
+        Server {
+            sys: Sys::Manifold,
+            http: manifold.http().with_timeout(Duration::from_secs(300)),
+            push_unavailable: None,
+        },
+    ];
+
+    // Start from a known podman cache state rather than whatever earlier runs left.
+    remove_podman_blob_cache();
+
+    // ---- (a) one modify call adding six images to a fresh list.
+    progress(&format!("(a) modify, {iters} iterations per system"));
+    let mut case_a = Case::default();
+    for i in 0..iters {
+        for sys in Sys::order(i) {
+            let s = server(&servers, sys);
+            let name = format!("bench-a-{i}");
+            create(&s.http, &name);
+            let d = modify(&s.http, &name, &six_refs);
+            check_list(&s.http, &name, six_refs.len());
+            delete_list(&s.http, &name);
+            case_a.record(sys, d);
+        }
+    }
+
+    // ---- (b) push --all to a new repository on the same registry (mounts possible).
+    progress(&format!(
+        "(b) push to the same registry, {iters} iterations per system"
+    ));
+    let mut case_b = Case::default();
+    for s in &mut servers {
+        // Untimed warm-up: fills podman's blob-info cache with the source locations (its steady
+        // state), and lets manifold open its registry connections.
+        let name = format!("bench-b-warm-{}", s.sys.tag());
+        let dest = format!("{}/b-warm-{}:latest", src.host(), s.sys.tag());
+        let _ = push_case(s, &name, &six_refs, &dest, &src, None, &mut case_b);
+    }
+    for i in 0..iters {
+        for sys in Sys::order(i) {
+            let s = server_mut(&mut servers, sys);
+            let name = format!("bench-b-{i}");
+            let dest = format!("{}/b-{}-{i}:latest", src.host(), sys.tag());
+            push_case(s, &name, &six_refs, &dest, &src, None, &mut case_b);
+        }
+    }
+
+    // ---- (c) the same push to an empty registry: a full copy.
+    progress(&format!(
+        "(c) push to an empty registry, {iters} iterations per system"
+    ));
+    let mut case_c = Case::default();
+    let mut cache_recreated = false;
+    for i in 0..iters {
+        for sys in Sys::order(i) {
+            let s = server_mut(&mut servers, sys);
+            let name = format!("bench-c-{i}");
+            let dest = format!("{}/c-{}-{i}:latest", dst.host(), sys.tag());
+            wipe_registry(&dst);
+            if sys == Sys::Podman {
+                remove_podman_blob_cache();
+            }
+            push_case(
+                s,
+                &name,
+                &six_refs,
+                &dest,
+                &dst,
+                Some(six_blobs),
+                &mut case_c,
+            );
+            if sys == Sys::Podman {
+                cache_recreated |= Path::new(PODMAN_BLOB_CACHE).exists();
+            }
+        }
+    }
+
+    // ---- (d) one 2 x 64 MiB image to an empty registry, with peak RSS.
+    progress(&format!(
+        "(d) push of 2 x {large_mib} MiB to an empty registry, {iters_large} iterations per system"
+    ));
+    let mut case_d = Case::default();
+    let mut manifold_peak_kib = 0u64;
+    let mut podman_peak_kib = 0u64;
+    let manifold_rss_before_kib = proc_status_kib(manifold_pid, "VmRSS");
+    for i in 0..iters_large {
+        for sys in Sys::order(i) {
+            let s = server_mut(&mut servers, sys);
+            let name = format!("bench-d-{i}");
+            let dest = format!("{}/d-{}-{i}:latest", dst.host(), sys.tag());
+            wipe_registry(&dst);
+            let pid = match sys {
+                Sys::Podman => {
+                    remove_podman_blob_cache();
+                    podman_pid
+                }
+                Sys::Manifold => manifold_pid,
+            };
+            reset_peak_rss(pid);
+            let measured = push_case(
+                s,
+                &name,
+                &large_refs,
+                &dest,
+                &dst,
+                Some(large_blobs),
+                &mut case_d,
+            );
+            let peak = proc_status_kib(pid, "VmHWM").unwrap_or(0);
+            if measured {
+                match sys {
+                    Sys::Podman => podman_peak_kib = podman_peak_kib.max(peak),
+                    Sys::Manifold => manifold_peak_kib = manifold_peak_kib.max(peak),
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let load_end = loadavg();
+
+    // ---- Report.
+    let machine = Machine::probe(&bin);
+    let rows = [
+        Row::timing(
+            "(a) one modify call adding 6 images to a fresh list",
+            &case_a,
+            3.0,
+            "≥3x",
+        ),
+        Row::timing(
+            "(b) push --all of the 6-image list, new repo, same registry",
+            &case_b,
+            10.0,
+            "≥10x",
+        ),
+        Row::timing(
+            "(c) push --all of the 6-image list to an empty registry",
+            &case_c,
+            3.0,
+            "≥3x",
+        ),
+        Row::timing(
+            &format!("(d) push of one 2 x {large_mib} MiB image to an empty registry"),
+            &case_d,
+            1.0,
+            "≥1x (not slower)",
+        ),
+        Row::rss(&case_d, manifold_peak_kib, podman_peak_kib),
+    ];
+
+    println!();
+    println!("manifold push benchmark: podman system service vs manifold");
+    println!("date:       {}", machine.date);
+    println!(
+        "machine:    {} CPUs ({}), shared with other jobs (compiling, tests): absolute times are noisy, compare within one run",
+        machine.cpus, machine.model
+    );
+    println!("load:       {load_start} at start, {load_end} at end (1/5/15-minute load averages)");
+    println!("podman:     {}", machine.podman);
+    println!("registry:   {}", machine.registry);
+    println!("manifold:   {}", machine.manifold);
+    println!(
+        "iterations: {iters} per system for (a)-(c), {iters_large} for (d); alternating podman/manifold; bench took {:.0} s",
+        elapsed.as_secs_f64()
+    );
+    println!();
+    print_plain(&rows);
+    println!();
+    print_notes(
+        &case_a,
+        &case_b,
+        &case_c,
+        &case_d,
+        six_blobs,
+        large_blobs,
+        cache_recreated,
+        manifold_rss_before_kib,
+    );
+    println!();
+    println!("Markdown:");
+    println!();
+    print_markdown(&rows, &machine, iters, iters_large);
+}
+
+/// Prints a progress line on stderr (the results go to stdout).
+fn progress(msg: &str) {
+    eprintln!("[bench] {msg}");
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            eprintln!("error: {name}={v:?} is not a number");
+            std::process::exit(2)
+        }),
+        Err(_) => default,
+    }
+}
+
+/// The release manifold binary: `$MANIFOLD_BIN`, else `<target dir>/release/manifold`.
+///
+/// Not the harness's default (next to the running executable), so a debug binary can never be
+/// measured by accident.
+fn manifold_release_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("MANIFOLD_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifold_tests::workspace_dir().join("target"));
+    target.join("release/manifold")
+}
+
+fn server(servers: &[Server; 2], sys: Sys) -> &Server {
+    servers.iter().find(|s| s.sys == sys).expect("both servers")
+}
+
+fn server_mut(servers: &mut [Server; 2], sys: Sys) -> &mut Server {
+    servers
+        .iter_mut()
+        .find(|s| s.sys == sys)
+        .expect("both servers")
+}
+
+/// The number of distinct blobs (configs and layers) of `images`.
+fn unique_blobs(images: &[PushedImage]) -> usize {
+    images
+        .iter()
+        .flat_map(PushedImage::blob_digests)
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Escapes a path segment as Go's `url.PathEscape` does for image references (`/` and `%`).
+fn path_escape(s: &str) -> String {
+    s.replace('%', "%25").replace('/', "%2F")
+}
+
+/// Panics with the response unless its status is `want`.
+fn expect_status(r: &Response, want: u16, what: &str) {
+    assert!(
+        r.status == want,
+        "{what}: expected {want}, got {} {}: {}",
+        r.status,
+        r.reason,
+        r.text()
+    );
+}
+
+/// Creates an empty list (the request the podman 4.3.1 client sends for `manifest create`).
+fn create(http: &Client, name: &str) {
+    let r = http.request(
+        "POST",
+        &format!("{API}/manifests/{name}?all=false&amend=false"),
+        &[],
+        b"",
+    );
+    expect_status(&r, 201, &format!("create {name}"));
+}
+
+/// One modify call adding `refs`, timed: the body and query the podman 4.3.1 client sends for
+/// `manifest add --tls-verify=false`, with all six images in one call.
+fn modify(http: &Client, name: &str, refs: &[String]) -> Duration {
+    let body = json!({
+        "Operation": "update",
+        "All": false,
+        "Annotations": null,
+        "Arch": "",
+        "Features": null,
+        "Images": refs,
+        "OS": "",
+        "os_features": null,
+        "os_version": "",
+        "Variant": "",
+        "Authfile": "",
+        "Password": "",
+        "Username": "",
+        "SkipTLSVerify": true,
+    });
+    let body = serde_json::to_vec(&body).expect("serialise modify body");
+    let path = format!("{API}/manifests/{name}?operation=update&tlsVerify=false");
+    let t = Instant::now();
+    let r = http.request(
+        "PUT",
+        &path,
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Registry-Auth", "e30="),
+        ],
+        &body,
+    );
+    let d = t.elapsed();
+    expect_status(&r, 200, &format!("modify {name}"));
+    d
+}
+
+/// Checks (untimed) that list `name` holds `n` instances.
+fn check_list(http: &Client, name: &str, n: usize) {
+    let r = http.get(&format!("{API}/manifests/{name}/json"));
+    expect_status(&r, 200, &format!("inspect {name}"));
+    let got = r.json()["manifests"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        got,
+        n,
+        "list {name} should hold {n} instances: {}",
+        r.text()
+    );
+}
+
+/// Deletes list `name`, so every store stays the same size across iterations.
+fn delete_list(http: &Client, name: &str) {
+    let r = http.delete(&format!("{API}/manifests/{name}"));
+    expect_status(&r, 200, &format!("delete {name}"));
+}
+
+/// `push --all` of list `name` to `dest` (`HOST/REPO:TAG`), timed.
+fn push(http: &Client, name: &str, dest: &str) -> Result<Duration, PushError> {
+    let path = format!(
+        "{API}/manifests/{name}/registry/{}?all=true&tlsVerify=false&quiet=true",
+        path_escape(&format!("docker://{dest}"))
+    );
+    let t = Instant::now();
+    let r = http.request("POST", &path, &[("X-Registry-Auth", "e30=")], b"");
+    let d = t.elapsed();
+    match r.status {
+        200 => {}
+        501 => {
+            let msg = r.json()["message"]
+                .as_str()
+                .map_or_else(|| r.text(), str::to_string);
+            return Err(PushError::Unavailable(msg));
+        }
+        s => return Err(PushError::Failed(format!("{s} {}: {}", r.reason, r.text()))),
+    }
+    // podman streams JSON objects and reports a failure after the 200 as {"error": …}.
+    for line in r.text().lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+                return Err(PushError::Failed(format!("error in push report: {e}")));
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// One push iteration of one system: create the list and add `refs` (untimed), push it to
+/// `dest` on `reg` (timed), verify the destination and count blob uploads and mounts from
+/// `reg`'s access log (untimed), delete the list. With `expect_uploads`, every one of that many
+/// blobs must have been uploaded (an empty destination). Returns whether the push was measured.
+fn push_case(
+    s: &mut Server,
+    name: &str,
+    refs: &[String],
+    dest: &str,
+    reg: &Registry,
+    expect_uploads: Option<usize>,
+    case: &mut Case,
+) -> bool {
+    if let Some(e) = &s.push_unavailable {
+        if s.sys == Sys::Manifold {
+            case.manifold_failed(e.clone());
+        }
+        return false;
+    }
+    create(&s.http, name);
+    modify(&s.http, name, refs);
+    let mark = reg.access_mark();
+    let result = push(&s.http, name, dest);
+    delete_list(&s.http, name);
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => {
+            if s.sys == Sys::Podman {
+                panic!("podman push of {name} to {dest} failed: {e:?}");
+            }
+            eprintln!("[bench] manifold push of {name} to {dest}: {e:?}");
+            if matches!(e, PushError::Unavailable(_)) {
+                // Do not ask again: every further manifold push would be the same 501.
+                s.push_unavailable = Some(e.clone());
+            }
+            case.manifold_failed(e);
+            return false;
+        }
+    };
+    let (repo, tag) = dest
+        .split_once('/')
+        .and_then(|(_, rest)| rest.rsplit_once(':'))
+        .expect("dest is HOST/REPO:TAG");
+    if let Err(e) = check_pushed(reg, repo, tag, refs.len()) {
+        if s.sys == Sys::Podman {
+            panic!("podman push of {name} to {dest}: {e}");
+        }
+        case.manifold_failed(PushError::Failed(e));
+        return false;
+    }
+    let log = reg.access_log_since(mark);
+    let blobs = blob_counts(&log, repo);
+    if let Some(n) = expect_uploads {
+        if blobs.0 < n {
+            let e = format!(
+                "only {} of {n} blobs uploaded to the empty registry ({} mounted)",
+                blobs.0, blobs.1
+            );
+            if s.sys == Sys::Podman {
+                panic!("podman push of {name} to {dest}: {e}");
+            }
+            case.manifold_failed(PushError::Failed(e));
+            return false;
+        }
+    }
+    case.record_blobs(s.sys, blobs);
+    case.record(s.sys, d);
+    true
+}
+
+/// Checks that `repo:tag` in `reg` is an index of `n` children, each of which is present.
+fn check_pushed(reg: &Registry, repo: &str, tag: &str, n: usize) -> Result<(), String> {
+    let index = fixtures::try_get_manifest(reg, repo, tag)
+        .ok_or_else(|| format!("{}/{repo}:{tag} is missing after the push", reg.host()))?;
+    let doc: Value = serde_json::from_slice(&index.bytes)
+        .map_err(|e| format!("{}/{repo}:{tag} is not JSON: {e}", reg.host()))?;
+    let children = doc["manifests"].as_array().cloned().unwrap_or_default();
+    if children.len() != n {
+        return Err(format!(
+            "{}/{repo}:{tag} has {} children, expected {n}",
+            reg.host(),
+            children.len()
+        ));
+    }
+    for c in &children {
+        let digest = c["digest"].as_str().unwrap_or_default();
+        if fixtures::try_get_manifest(reg, repo, digest).is_none() {
+            return Err(format!("child {digest} missing from {}/{repo}", reg.host()));
+        }
+    }
+    Ok(())
+}
+
+/// (blobs uploaded, blobs mounted) into `repo`, from access-log lines: a completed upload is a
+/// `PUT …/blobs/uploads/…` answered 201, a mount a `POST …/blobs/uploads/?mount=…` answered 201.
+fn blob_counts(log: &[AccessLine], repo: &str) -> (usize, usize) {
+    let prefix = format!("/v2/{repo}/blobs/uploads/");
+    let ours = log.iter().filter(|l| l.path.starts_with(&prefix));
+    let uploaded = ours
+        .clone()
+        .filter(|l| l.method == "PUT" && l.status == 201)
+        .count();
+    let mounted = ours.filter(|l| l.is_mount() && l.status == 201).count();
+    (uploaded, mounted)
+}
+
+/// Empties a registry's storage so no blob of an earlier push is left. CNCF distribution's
+/// filesystem driver keeps no blob cache unless configured (the harness does not), so the next
+/// push must upload everything.
+fn wipe_registry(reg: &Registry) {
+    let docker = reg.storage_dir().join("docker");
+    if docker.exists() {
+        std::fs::remove_dir_all(&docker)
+            .unwrap_or_else(|e| panic!("wipe {}: {e}", docker.display()));
+    }
+}
+
+/// Deletes podman's blob-info cache, which would otherwise turn uploads into mounts.
+fn remove_podman_blob_cache() {
+    match std::fs::remove_file(PODMAN_BLOB_CACHE) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("remove {PODMAN_BLOB_CACHE}: {e}"),
+    }
+}
+
+/// Resets the peak RSS (`VmHWM`) of `pid`; Linux ≥ 4.0 (`5` in `clear_refs`).
+fn reset_peak_rss(pid: u32) {
+    let path = format!("/proc/{pid}/clear_refs");
+    std::fs::write(&path, "5").unwrap_or_else(|e| panic!("write 5 to {path}: {e}"));
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`).
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The first line of a command's output, or `?`.
+fn command_line_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("?")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// What the run was measured on.
+struct Machine {
+    date: String,
+    cpus: usize,
+    model: String,
+    podman: String,
+    registry: String,
+    manifold: String,
+}
+
+impl Machine {
+    fn probe(bin: &Path) -> Machine {
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, m)| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let built = std::fs::metadata(bin)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| {
+                let secs = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                command_line_output("date", &["-u", "-d", &format!("@{secs}"), "+%F %TZ"])
+            })
+            .unwrap_or_else(|| "?".into());
+        Machine {
+            date: command_line_output("date", &["-u", "+%F %TZ"]),
+            cpus: std::thread::available_parallelism().map_or(0, usize::from),
+            model,
+            podman: command_line_output(&manifold_tests::podman::podman_bin(), &["--version"]),
+            registry: command_line_output(
+                &manifold_tests::registry::registry_bin(),
+                &["--version"],
+            ),
+            manifold: format!(
+                "{} ({}, built {built})",
+                command_line_output(&bin.to_string_lossy(), &["version"]),
+                bin.display()
+            ),
+        }
+    }
+}
+
+/// One line of the result table.
+struct Row {
+    case: String,
+    podman: String,
+    manifold: String,
+    ratio: String,
+    goal: String,
+    verdict: String,
+}
+
+fn median(v: &[Duration]) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort();
+    let n = s.len();
+    Some(if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2
+    })
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// `median (min–max)`.
+fn summary(v: &[Duration]) -> String {
+    match median(v) {
+        None => "n/a".into(),
+        Some(m) => {
+            let min = v.iter().min().copied().unwrap_or(m);
+            let max = v.iter().max().copied().unwrap_or(m);
+            format!("{} ({}–{})", ms(m), ms(min), ms(max))
+        }
+    }
+}
+
+impl Row {
+    fn timing(case: &str, c: &Case, goal: f64, goal_text: &str) -> Row {
+        let (manifold, ratio, verdict) = match (median(&c.podman), median(&c.manifold)) {
+            (Some(p), Some(m)) if c.manifold_missing.is_none() => {
+                let r = p.as_secs_f64() / m.as_secs_f64().max(1e-9);
+                let verdict = if r >= goal { "met" } else { "NOT met" };
+                (
+                    summary(&c.manifold),
+                    format!("{r:.1}x"),
+                    verdict.to_string(),
+                )
+            }
+            _ => (
+                format!(
+                    "manifold: {}",
+                    c.manifold_missing.as_deref().unwrap_or("no samples")
+                ),
+                "n/a".into(),
+                "n/a".into(),
+            ),
+        };
+        Row {
+            case: case.into(),
+            podman: summary(&c.podman),
+            manifold,
+            ratio,
+            goal: goal_text.into(),
+            verdict,
+        }
+    }
+
+    fn rss(c: &Case, manifold_kib: u64, podman_kib: u64) -> Row {
+        let mib = |k: u64| k as f64 / 1024.0;
+        let (manifold, verdict) = if c.manifold.is_empty() || c.manifold_missing.is_some() {
+            (
+                format!(
+                    "manifold: {}",
+                    c.manifold_missing.as_deref().unwrap_or("no samples")
+                ),
+                "n/a".to_string(),
+            )
+        } else {
+            let v = if mib(manifold_kib) < 64.0 {
+                "met"
+            } else {
+                "NOT met"
+            };
+            (format!("{:.1} MiB", mib(manifold_kib)), v.to_string())
+        };
+        let podman = if c.podman.is_empty() {
+            "n/a".to_string()
+        } else {
+            format!("{:.1} MiB", mib(podman_kib))
+        };
+        Row {
+            case: "(d) peak RSS (VmHWM) during the push".into(),
+            podman,
+            manifold,
+            ratio: String::new(),
+            goal: "manifold < 64 MiB".into(),
+            verdict,
+        }
+    }
+}
+
+const HEADERS: [&str; 6] = [
+    "case",
+    "podman (median, min–max)",
+    "manifold (median, min–max)",
+    "podman/manifold",
+    "goal",
+    "",
+];
+
+fn cells(r: &Row) -> [&str; 6] {
+    [
+        &r.case,
+        &r.podman,
+        &r.manifold,
+        &r.ratio,
+        &r.goal,
+        &r.verdict,
+    ]
+}
+
+fn print_plain(rows: &[Row]) {
+    let mut widths = HEADERS.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(cells(r)) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: [&str; 6]| {
+        let mut out = String::new();
+        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
+            let pad = w - c.chars().count();
+            // Text left-aligned, numbers right-aligned.
+            if i == 0 || i >= 4 {
+                out.push_str(c);
+                out.push_str(&" ".repeat(pad));
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            }
+            out.push_str("  ");
+        }
+        println!("{}", out.trim_end());
+    };
+    line(HEADERS);
+    line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str));
+    for r in rows {
+        line(cells(r));
+    }
+}
+
+fn print_markdown(rows: &[Row], m: &Machine, iters: usize, iters_large: usize) {
+    println!(
+        "Measured {} on {} CPUs ({}), shared with other jobs; {}; {iters} iterations per system \
+         for (a)–(c) and {iters_large} for (d), alternating; medians (min–max).",
+        m.date, m.cpus, m.model, m.podman
+    );
+    println!();
+    println!("| case | podman 4.3.1 service | manifold | podman/manifold | goal |");
+    println!("|---|---:|---:|---:|---|");
+    for r in rows {
+        let goal = if r.verdict.is_empty() || r.verdict == "n/a" {
+            r.goal.clone()
+        } else {
+            format!("{} ({})", r.goal, r.verdict)
+        };
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.case, r.podman, r.manifold, r.ratio, goal
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_notes(
+    a: &Case,
+    b: &Case,
+    c: &Case,
+    d: &Case,
+    six_blobs: usize,
+    large_blobs: usize,
+    cache_recreated: bool,
+    manifold_rss_before_kib: Option<u64>,
+) {
+    let first = |v: &[Duration]| v.first().map_or("n/a".into(), |d| ms(*d));
+    println!("notes:");
+    println!(
+        "- (a) first iteration (cold for any cache): podman {}, manifold {}. The same six tags are \
+         added every iteration; podman has no manifest cache (always cold), manifold's future \
+         manifest cache makes its later iterations (and so the median) warm.",
+        first(&a.podman),
+        first(&a.manifold)
+    );
+    let blobs = |x: Option<(usize, usize)>| {
+        x.map_or("n/a".into(), |(u, m)| format!("{u} uploaded, {m} mounted"))
+    };
+    println!(
+        "- (b) blobs per push (last iteration): podman {}, manifold {}. podman's blob-info cache \
+         was warm (untimed warm-up push first), its best case; with a cold cache it uploads.",
+        blobs(b.podman_blobs),
+        blobs(b.manifold_blobs)
+    );
+    println!(
+        "- (c) blobs per push (last iteration, {six_blobs} distinct): podman {}, manifold {}. \
+         Destination storage wiped and podman's blob-info cache removed before every push{}.",
+        blobs(c.podman_blobs),
+        blobs(c.manifold_blobs),
+        if cache_recreated {
+            format!(" (podman re-creates {PODMAN_BLOB_CACHE} on every push)")
+        } else {
+            format!(
+                " (warning: podman did not re-create {PODMAN_BLOB_CACHE}; check its cache path)"
+            )
+        }
+    );
+    println!(
+        "- (d) blobs per push ({large_blobs} distinct): podman {}, manifold {}; manifold RSS \
+         before (d): {}.",
+        blobs(d.podman_blobs),
+        blobs(d.manifold_blobs),
+        manifold_rss_before_kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    );
+    println!(
+        "- Times are one HTTP request over the server's unix socket, send to last byte; list \
+         create/delete, checks and access-log counting are untimed."
+    );
+}
