@@ -122,11 +122,14 @@ fn stream_digest(reg: &Registry, repo: &str, digest: &str) -> (u64, String) {
     (total, format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
+/// What clients sent on one relayed connection.
+type Captured = Arc<Mutex<Vec<u8>>>;
+
 /// A TCP relay in front of a registry that records every byte clients send, per connection,
 /// and can replace one byte string by another of the same length (to rewrite a `Host`).
 struct Relay {
     port: u16,
-    connections: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    connections: Arc<Mutex<Vec<Captured>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -139,7 +142,7 @@ impl Relay {
         let rewrite =
             as_localhost.then(|| (format!("127.0.0.1:{port}"), format!("localhost:{port}")));
         listener.set_nonblocking(true).expect("nonblocking");
-        let connections: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+        let connections: Arc<Mutex<Vec<Captured>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (conns, stopped) = (connections.clone(), stop.clone());
         std::thread::spawn(move || {
