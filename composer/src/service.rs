@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use manifold_config::Config;
 
+use crate::cache::ManifestCache;
 use crate::catalog::Catalog;
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
@@ -105,7 +106,8 @@ pub struct RemoveReport {
 pub struct Composer {
     config: Arc<Config>,
     catalog: Catalog,
-    registry: RegistryClient,
+    /// Every registry read goes through the cache; pushes write through its client.
+    registry: ManifestCache,
 }
 
 impl Composer {
@@ -113,7 +115,7 @@ impl Composer {
     pub async fn open(config: Arc<Config>) -> Result<Self> {
         let store = FileStore::open(&config.data_dir)?;
         let catalog = Catalog::open(Arc::new(store)).await?;
-        let registry = RegistryClient::new(config.clone())?;
+        let registry = ManifestCache::new(RegistryClient::new(config.clone())?, &config.cache);
         Ok(Composer {
             config,
             catalog,

@@ -276,6 +276,13 @@ impl ProxyHttp for Front {
         Ok(true)
     }
 
+    /// What pingora's error logs say about a request: method and path only. Query strings can
+    /// carry credentials (podman 4.x sends `password=` in push and add queries).
+    fn request_summary(&self, session: &Session, _ctx: &Self::CTX) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+
     async fn upstream_peer(
         &self,
         _session: &mut Session,

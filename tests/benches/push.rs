@@ -166,6 +166,9 @@ fn main() {
         );
         std::process::exit(2);
     }
+    // Probed before anything runs: the binary may be rebuilt while the bench runs, and the
+    // version printed must be the one measured.
+    let machine = Machine::probe(&bin);
     let load_start = loadavg();
     let started = Instant::now();
 
@@ -326,7 +329,6 @@ fn main() {
     let load_end = loadavg();
 
     // ---- Report.
-    let machine = Machine::probe(&bin);
     let rows = [
         Row::timing(
             "(a) one modify call adding 6 images to a fresh list",
@@ -350,7 +352,7 @@ fn main() {
             &format!("(d) push of one 2 x {large_mib} MiB image to an empty registry"),
             &case_d,
             1.0,
-            "≥1x (not slower)",
+            "≥1x, not slower",
         ),
         Row::rss(&case_d, manifold_peak_kib, podman_peak_kib),
     ];
@@ -941,7 +943,7 @@ fn print_markdown(rows: &[Row], m: &Machine, iters: usize, iters_large: usize) {
         let goal = if r.verdict.is_empty() || r.verdict == "n/a" {
             r.goal.clone()
         } else {
-            format!("{} ({})", r.goal, r.verdict)
+            format!("{}: {}", r.goal, r.verdict)
         };
         println!(
             "| {} | {} | {} | {} | {} |",

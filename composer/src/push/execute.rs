@@ -11,6 +11,7 @@ use super::plan::{
     self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
 };
 use super::PushOptions;
+use crate::cache::ManifestCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::ManifestList;
 use crate::oci::{sha256_digest, validate_digest, Descriptor, RawManifest};
@@ -49,8 +50,11 @@ fn say(progress: &Progress, line: String) {
 
 /// Pushes `list` as `opts` says and returns the digest of the index written (or found) at the
 /// destination.
+///
+/// Sources are read through the cache (children are immutable by digest); everything about the
+/// destination goes to the registry itself, uncached, because it must reflect what is there now.
 pub async fn push_list(
-    client: &RegistryClient,
+    cache: &ManifestCache,
     list: &ManifestList,
     opts: &PushOptions,
     source: Access<'_>,
@@ -58,6 +62,7 @@ pub async fn push_list(
     concurrency: usize,
     progress: &Progress,
 ) -> Result<String> {
+    let client = cache.client();
     let concurrency = concurrency.max(1);
     let (index_bytes, index_type) = list.serialize(opts.format);
     let index_digest = sha256_digest(&index_bytes);
@@ -68,7 +73,7 @@ pub async fn push_list(
             progress,
             format!("Copying {n} images generated from {n} images in list\n"),
         );
-        read_children(client, list, source, concurrency).await?
+        read_children(cache, list, source, concurrency).await?
     } else {
         Vec::new()
     };
@@ -108,6 +113,8 @@ pub async fn push_list(
             )
             .await?;
     }
+    // The tag now names this index; a cached resolution of it would be stale.
+    cache.invalidate_tag(&opts.destination).await;
     say(progress, "Storing list signatures\n".into());
     Ok(index_digest)
 }
@@ -115,7 +122,7 @@ pub async fn push_list(
 /// Reads every child manifest (exact bytes) from where it was added from, following nested
 /// lists, in list order.
 async fn read_children(
-    client: &RegistryClient,
+    cache: &ManifestCache,
     list: &ManifestList,
     source: Access<'_>,
     concurrency: usize,
@@ -142,7 +149,7 @@ async fn read_children(
         }
         let fetched: Vec<SourceManifest> = bounded(
             concurrency,
-            level.iter().map(|r| read_manifest(client, r, source)),
+            level.iter().map(|r| read_manifest(cache, r, source)),
         )
         .await?;
         let mut next = Vec::new();
@@ -175,11 +182,11 @@ async fn read_children(
 
 /// Reads one manifest and the blobs it needs.
 async fn read_manifest(
-    client: &RegistryClient,
+    cache: &ManifestCache,
     reference: &ImageRef,
     source: Access<'_>,
 ) -> Result<SourceManifest> {
-    let raw: RawManifest = client.get_manifest(reference, &source).await?;
+    let raw: RawManifest = cache.get_manifest(reference, &source).await?;
     let doc = raw.doc()?;
     let mut blobs = Vec::new();
     if !raw.is_list() {

@@ -240,15 +240,6 @@ enum Mount {
 }
 
 impl RegistryClient {
-    fn push_target<'a>(&self, image: &'a ImageRef, access: &Access<'a>) -> Target<'a> {
-        Target {
-            registry: &image.registry,
-            insecure: self.is_insecure(&image.registry, &image.repository, access.tls_verify),
-            auth: access.credentials.for_registry(&image.registry),
-            scopes: vec![push_scope(&image.repository)],
-        }
-    }
-
     /// HEADs a blob in `repo`'s repository: `Some(size)` when the registry has it there, `None`
     /// on 404. Transient failures are retried under the push policy.
     pub async fn blob_exists(

@@ -162,6 +162,17 @@ impl RegistryClient {
         }
     }
 
+    /// Who a write to `image`'s repository goes to: its registry's credential, scope
+    /// `pull,push` on the repository.
+    fn push_target<'a>(&self, image: &'a ImageRef, access: &Access<'a>) -> Target<'a> {
+        Target {
+            registry: &image.registry,
+            insecure: self.is_insecure(&image.registry, &image.repository, access.tls_verify),
+            auth: access.credentials.for_registry(&image.registry),
+            scopes: vec![push_scope(&image.repository)],
+        }
+    }
+
     /// GETs a manifest by tag or digest, asking for every type in
     /// [`oci::ACCEPTED_MANIFEST_TYPES`]. The bytes are kept exactly; a digest reference is
     /// verified against them; more than `limits.max_manifest_size` is refused.
@@ -271,12 +282,7 @@ impl RegistryClient {
             )
             .context(&context)
         })?;
-        let target = Target {
-            registry: &dest.registry,
-            insecure: self.is_insecure(&dest.registry, &dest.repository, access.tls_verify),
-            auth: access.credentials.for_registry(&dest.registry),
-            scopes: vec![push_scope(&dest.repository)],
-        };
+        let target = self.push_target(dest, access);
         let path = format!("/v2/{}/manifests/{reference}", dest.repository);
         let resp = self
             .inner
