@@ -6,7 +6,8 @@
 //! response, as a podman client would wait for it):
 //!
 //! - **(a)** one modify call (`PUT /v4.3.1/libpod/manifests/NAME`, `operation=update`) adding six
-//!   single-platform images (`docker://` tags, `tlsVerify=false`) to a freshly created list;
+//!   single-platform images (`docker://` tags, `tlsVerify=false`) to a freshly created list, cold
+//!   and warm (see below);
 //! - **(b)** `push --all` of that six-image list to a new repository on the registry the images
 //!   come from (where blobs can be mounted across repositories);
 //! - **(c)** the same push to an empty second registry: every blob must really be uploaded;
@@ -27,25 +28,26 @@
 //!
 //! The binary is `$MANIFOLD_BIN`, else `target/release/manifold` (under `$CARGO_TARGET_DIR` when
 //! set); the bench stops with a message when it is missing. Environment:
-//! `MANIFOLD_BENCH_ITERS` (iterations of (a)–(c), default 7), `MANIFOLD_BENCH_ITERS_LARGE`
-//! (iterations of (d), default 3), `MANIFOLD_BENCH_LARGE_MIB` (size of each of the two large
-//! layers, default 64).
+//! `MANIFOLD_BENCH_ITERS` (iterations of (a)–(c) per system, default 11),
+//! `MANIFOLD_BENCH_ITERS_LARGE` (iterations of (d), default 5), `MANIFOLD_BENCH_LARGE_MIB` (size
+//! of each of the two large layers, default 64). A run takes about a minute on 2 cores, plus
+//! compiling the bench.
 //!
 //! How the work is kept identical and honest:
 //!
 //! - Every iteration uses a fresh list name and a fresh destination repository, and the two
 //!   systems alternate within each iteration (podman first on even iterations, manifold first on
 //!   odd ones), so machine noise and ordering effects hit both alike.
-//! - (a) adds the same six tags every iteration. podman has no manifest cache, so each of its
-//!   iterations is cold. manifold reads the registry on every call today; once it has a manifest
-//!   cache its first iteration is cold and the later ones (hence the median) are warm, so the
-//!   first iteration of each side is printed separately as the cold figure.
+//! - (a) is measured twice, because manifold caches manifests and podman does not. Cold: every
+//!   iteration adds six images neither server has read before (own seeds, so own digests). Warm:
+//!   every iteration adds the same six tags, after one untimed warm-up call. For podman both are
+//!   cold; the difference on manifold's side is its manifest cache.
 //! - (b) is podman's best case: an untimed warm-up push per system first fills podman's
 //!   blob-info cache with where the source blobs live, so podman mounts instead of uploading (as
 //!   a long-running podman would). The blobs mounted and uploaded per push are printed.
 //! - (c) and (d) push to a second registry whose storage directory is wiped before every push,
 //!   and podman's blob-info cache (`/var/lib/containers/cache/blob-info-cache-v1.boltdb`, shared
-//!   by every podman process run as root and not configurable in 4.3.1) is deleted before every
+//!   by every podman process run as root; the service cannot be pointed elsewhere) is deleted before every
 //!   podman push, so neither system can mount or skip a blob. The bench checks from the
 //!   registry's access log that every blob was uploaded.
 //! - After every push the bench checks that the destination holds the index with the right number
@@ -115,9 +117,20 @@ struct Case {
     manifold: Vec<Duration>,
     /// Set when manifold could not be measured (the first reason wins).
     manifold_missing: Option<String>,
-    /// Blobs (uploaded, mounted) by the last push of each system, from the registry access log.
-    podman_blobs: Option<(usize, usize)>,
-    manifold_blobs: Option<(usize, usize)>,
+    /// What the last push of each system did at the registries, from their access logs.
+    podman_traffic: Option<Traffic>,
+    manifold_traffic: Option<Traffic>,
+}
+
+/// What one push did at the registries.
+#[derive(Debug, Clone, Copy)]
+struct Traffic {
+    /// Blobs uploaded into the destination repository.
+    uploaded: usize,
+    /// Blobs mounted into it from another repository.
+    mounted: usize,
+    /// Every request the registries received during the push (reads of the sources included).
+    requests: usize,
 }
 
 impl Case {
@@ -128,10 +141,10 @@ impl Case {
         }
     }
 
-    fn record_blobs(&mut self, sys: Sys, blobs: (usize, usize)) {
+    fn record_traffic(&mut self, sys: Sys, t: Traffic) {
         match sys {
-            Sys::Podman => self.podman_blobs = Some(blobs),
-            Sys::Manifold => self.manifold_blobs = Some(blobs),
+            Sys::Podman => self.podman_traffic = Some(t),
+            Sys::Manifold => self.manifold_traffic = Some(t),
         }
     }
 
@@ -153,8 +166,10 @@ struct Server {
 }
 
 fn main() {
-    let iters = env_usize("MANIFOLD_BENCH_ITERS", 7);
-    let iters_large = env_usize("MANIFOLD_BENCH_ITERS_LARGE", 3);
+    // More than a handful of iterations, because the machine is shared and noisy; the whole run
+    // still takes about a minute on 2 cores.
+    let iters = env_usize("MANIFOLD_BENCH_ITERS", 11);
+    let iters_large = env_usize("MANIFOLD_BENCH_ITERS_LARGE", 5);
     let large_mib = env_usize("MANIFOLD_BENCH_LARGE_MIB", 64);
     let bin = manifold_release_bin();
     if !bin.is_file() {
@@ -179,7 +194,24 @@ fn main() {
     let dst = Registry::plain();
     let singles = fixtures::push_six_singles(&src, "app");
     let large = fixtures::large_image(&src, "big", "latest", large_mib, 7);
+    // The `docker://HOST/REPO:TAG` form the podman CLI sends for `manifest add`.
     let six_refs: Vec<String> = singles.iter().map(PushedImage::docker_reference).collect();
+    // For cold (a): per iteration six images neither server has read before (own seeds, so own
+    // digests), pushed as `app:cold<i>-<n>`.
+    let cold_refs: Vec<Vec<String>> = (0..iters)
+        .map(|i| {
+            fixtures::six_platforms()
+                .into_iter()
+                .enumerate()
+                .map(|(n, spec)| {
+                    let spec = spec.seed(1000 + 10 * i as u64 + n as u64).base(100);
+                    fixtures::push_image(&src, "app", &format!("cold{i}-{n}"), &spec)
+                        .docker_reference()
+                })
+                .collect()
+        })
+        .collect();
+    let regs = [&src, &dst];
     let large_refs = vec![large.docker_reference()];
     let six_blobs = unique_blobs(&singles);
     let large_blobs = unique_blobs(std::slice::from_ref(&large));
@@ -219,18 +251,27 @@ fn main() {
     // Start from a known podman cache state rather than whatever earlier runs left.
     remove_podman_blob_cache();
 
-    // ---- (a) one modify call adding six images to a fresh list.
-    progress(&format!("(a) modify, {iters} iterations per system"));
-    let mut case_a = Case::default();
+    // ---- (a) one modify call adding six images to a fresh list: cold (images never read
+    // before by either server), then warm (the same six tags every time, after an untimed
+    // warm-up call), because manifold caches manifests and podman does not.
+    progress(&format!(
+        "(a) modify, {iters} cold and {iters} warm iterations per system"
+    ));
+    let mut case_a_cold = Case::default();
+    for (i, refs) in cold_refs.iter().enumerate() {
+        for sys in Sys::order(i) {
+            let d = modify_case(server(&servers, sys), &format!("bench-a-cold-{i}"), refs);
+            case_a_cold.record(sys, d);
+        }
+    }
+    for s in &servers {
+        modify_case(s, "bench-a-warm-up", &six_refs);
+    }
+    let mut case_a_warm = Case::default();
     for i in 0..iters {
         for sys in Sys::order(i) {
-            let s = server(&servers, sys);
-            let name = format!("bench-a-{i}");
-            create(&s.http, &name);
-            let d = modify(&s.http, &name, &six_refs);
-            check_list(&s.http, &name, six_refs.len());
-            delete_list(&s.http, &name);
-            case_a.record(sys, d);
+            let d = modify_case(server(&servers, sys), &format!("bench-a-{i}"), &six_refs);
+            case_a_warm.record(sys, d);
         }
     }
 
@@ -242,16 +283,27 @@ fn main() {
     for s in &mut servers {
         // Untimed warm-up: fills podman's blob-info cache with the source locations (its steady
         // state), and lets manifold open its registry connections.
-        let name = format!("bench-b-warm-{}", s.sys.tag());
-        let dest = format!("{}/b-warm-{}:latest", src.host(), s.sys.tag());
-        let _ = push_case(s, &name, &six_refs, &dest, &src, None, &mut case_b);
+        let job = PushJob {
+            name: format!("bench-b-warm-{}", s.sys.tag()),
+            refs: &six_refs,
+            dest: &src,
+            repo: format!("b-warm-{}", s.sys.tag()),
+            expect_uploads: None,
+            regs: &regs,
+        };
+        push_case(s, &job, &mut Case::default());
     }
     for i in 0..iters {
         for sys in Sys::order(i) {
-            let s = server_mut(&mut servers, sys);
-            let name = format!("bench-b-{i}");
-            let dest = format!("{}/b-{}-{i}:latest", src.host(), sys.tag());
-            push_case(s, &name, &six_refs, &dest, &src, None, &mut case_b);
+            let job = PushJob {
+                name: format!("bench-b-{i}"),
+                refs: &six_refs,
+                dest: &src,
+                repo: format!("b-{}-{i}", sys.tag()),
+                expect_uploads: None,
+                regs: &regs,
+            };
+            push_case(server_mut(&mut servers, sys), &job, &mut case_b);
         }
     }
 
@@ -263,22 +315,19 @@ fn main() {
     let mut cache_recreated = false;
     for i in 0..iters {
         for sys in Sys::order(i) {
-            let s = server_mut(&mut servers, sys);
-            let name = format!("bench-c-{i}");
-            let dest = format!("{}/c-{}-{i}:latest", dst.host(), sys.tag());
+            let job = PushJob {
+                name: format!("bench-c-{i}"),
+                refs: &six_refs,
+                dest: &dst,
+                repo: format!("c-{}-{i}", sys.tag()),
+                expect_uploads: Some(six_blobs),
+                regs: &regs,
+            };
             wipe_registry(&dst);
             if sys == Sys::Podman {
                 remove_podman_blob_cache();
             }
-            push_case(
-                s,
-                &name,
-                &six_refs,
-                &dest,
-                &dst,
-                Some(six_blobs),
-                &mut case_c,
-            );
+            push_case(server_mut(&mut servers, sys), &job, &mut case_c);
             if sys == Sys::Podman {
                 cache_recreated |= Path::new(PODMAN_BLOB_CACHE).exists();
             }
@@ -295,9 +344,14 @@ fn main() {
     let manifold_rss_before_kib = proc_status_kib(manifold_pid, "VmRSS");
     for i in 0..iters_large {
         for sys in Sys::order(i) {
-            let s = server_mut(&mut servers, sys);
-            let name = format!("bench-d-{i}");
-            let dest = format!("{}/d-{}-{i}:latest", dst.host(), sys.tag());
+            let job = PushJob {
+                name: format!("bench-d-{i}"),
+                refs: &large_refs,
+                dest: &dst,
+                repo: format!("d-{}-{i}", sys.tag()),
+                expect_uploads: Some(large_blobs),
+                regs: &regs,
+            };
             wipe_registry(&dst);
             let pid = match sys {
                 Sys::Podman => {
@@ -307,15 +361,7 @@ fn main() {
                 Sys::Manifold => manifold_pid,
             };
             reset_peak_rss(pid);
-            let measured = push_case(
-                s,
-                &name,
-                &large_refs,
-                &dest,
-                &dst,
-                Some(large_blobs),
-                &mut case_d,
-            );
+            let measured = push_case(server_mut(&mut servers, sys), &job, &mut case_d);
             let peak = proc_status_kib(pid, "VmHWM").unwrap_or(0);
             if measured {
                 match sys {
@@ -331,8 +377,14 @@ fn main() {
     // ---- Report.
     let rows = [
         Row::timing(
-            "(a) one modify call adding 6 images to a fresh list",
-            &case_a,
+            "(a) one modify call adding 6 images, cold (never read before)",
+            &case_a_cold,
+            3.0,
+            "≥3x",
+        ),
+        Row::timing(
+            "(a) one modify call adding 6 images, warm (same 6 tags again)",
+            &case_a_warm,
             3.0,
             "≥3x",
         ),
@@ -376,7 +428,6 @@ fn main() {
     print_plain(&rows);
     println!();
     print_notes(
-        &case_a,
         &case_b,
         &case_c,
         &case_d,
@@ -552,74 +603,95 @@ fn push(http: &Client, name: &str, dest: &str) -> Result<Duration, PushError> {
     Ok(d)
 }
 
-/// One push iteration of one system: create the list and add `refs` (untimed), push it to
-/// `dest` on `reg` (timed), verify the destination and count blob uploads and mounts from
-/// `reg`'s access log (untimed), delete the list. With `expect_uploads`, every one of that many
-/// blobs must have been uploaded (an empty destination). Returns whether the push was measured.
-fn push_case(
-    s: &mut Server,
-    name: &str,
-    refs: &[String],
-    dest: &str,
-    reg: &Registry,
+/// One push to measure: the list to build, where to push it, what to expect there.
+struct PushJob<'a> {
+    /// The list to create (and delete afterwards); fresh per iteration.
+    name: String,
+    /// The images to add to it.
+    refs: &'a [String],
+    /// The destination registry.
+    dest: &'a Registry,
+    /// The destination repository (tag `latest`); fresh per iteration and system.
+    repo: String,
+    /// On an empty destination: every one of this many blobs must be uploaded.
     expect_uploads: Option<usize>,
-    case: &mut Case,
-) -> bool {
+    /// Every registry the push may talk to, for counting its requests.
+    regs: &'a [&'a Registry],
+}
+
+/// Creates list `name` and adds `refs` in one modify call, which is timed; checks the list and
+/// deletes it (so every store stays the same size across iterations).
+fn modify_case(s: &Server, name: &str, refs: &[String]) -> Duration {
+    create(&s.http, name);
+    let d = modify(&s.http, name, refs);
+    check_list(&s.http, name, refs.len());
+    delete_list(&s.http, name);
+    d
+}
+
+/// One push iteration of one system: create the list and add the images (untimed), push it
+/// (timed), count what reached the registries and verify the destination (untimed), delete the
+/// list. Returns whether the push was measured; a podman failure aborts the bench, a manifold
+/// failure is recorded in `case`.
+fn push_case(s: &mut Server, job: &PushJob<'_>, case: &mut Case) -> bool {
     if let Some(e) = &s.push_unavailable {
         if s.sys == Sys::Manifold {
             case.manifold_failed(e.clone());
         }
         return false;
     }
-    create(&s.http, name);
-    modify(&s.http, name, refs);
-    let mark = reg.access_mark();
-    let result = push(&s.http, name, dest);
-    delete_list(&s.http, name);
-    let d = match result {
-        Ok(d) => d,
-        Err(e) => {
-            if s.sys == Sys::Podman {
-                panic!("podman push of {name} to {dest} failed: {e:?}");
+    let dest = format!("{}/{}:latest", job.dest.host(), job.repo);
+    create(&s.http, &job.name);
+    modify(&s.http, &job.name, job.refs);
+    let marks: Vec<usize> = job.regs.iter().map(|r| r.access_mark()).collect();
+    let result = push(&s.http, &job.name, &dest);
+    // Read the logs before the checks below add their own requests.
+    let mut requests = 0;
+    let mut dest_log = vec![];
+    for (r, mark) in job.regs.iter().zip(marks) {
+        let log = r.access_log_since(mark);
+        requests += log.len();
+        if std::ptr::eq(*r, job.dest) {
+            dest_log = log;
+        }
+    }
+    delete_list(&s.http, &job.name);
+    let checked = result.and_then(|d| {
+        check_pushed(job.dest, &job.repo, "latest", job.refs.len()).map_err(PushError::Failed)?;
+        let (uploaded, mounted) = blob_counts(&dest_log, &job.repo);
+        if let Some(n) = job.expect_uploads {
+            if uploaded < n {
+                return Err(PushError::Failed(format!(
+                    "only {uploaded} of {n} blobs uploaded to the empty registry ({mounted} mounted)"
+                )));
             }
-            eprintln!("[bench] manifold push of {name} to {dest}: {e:?}");
+        }
+        Ok((
+            d,
+            Traffic {
+                uploaded,
+                mounted,
+                requests,
+            },
+        ))
+    });
+    match checked {
+        Ok((d, traffic)) => {
+            case.record_traffic(s.sys, traffic);
+            case.record(s.sys, d);
+            true
+        }
+        Err(e) if s.sys == Sys::Podman => panic!("podman push of {} to {dest}: {e:?}", job.name),
+        Err(e) => {
+            eprintln!("[bench] manifold push of {} to {dest}: {e:?}", job.name);
             if matches!(e, PushError::Unavailable(_)) {
                 // Do not ask again: every further manifold push would be the same 501.
                 s.push_unavailable = Some(e.clone());
             }
             case.manifold_failed(e);
-            return false;
-        }
-    };
-    let (repo, tag) = dest
-        .split_once('/')
-        .and_then(|(_, rest)| rest.rsplit_once(':'))
-        .expect("dest is HOST/REPO:TAG");
-    if let Err(e) = check_pushed(reg, repo, tag, refs.len()) {
-        if s.sys == Sys::Podman {
-            panic!("podman push of {name} to {dest}: {e}");
-        }
-        case.manifold_failed(PushError::Failed(e));
-        return false;
-    }
-    let log = reg.access_log_since(mark);
-    let blobs = blob_counts(&log, repo);
-    if let Some(n) = expect_uploads {
-        if blobs.0 < n {
-            let e = format!(
-                "only {} of {n} blobs uploaded to the empty registry ({} mounted)",
-                blobs.0, blobs.1
-            );
-            if s.sys == Sys::Podman {
-                panic!("podman push of {name} to {dest}: {e}");
-            }
-            case.manifold_failed(PushError::Failed(e));
-            return false;
+            false
         }
     }
-    case.record_blobs(s.sys, blobs);
-    case.record(s.sys, d);
-    true
 }
 
 /// Checks that `repo:tag` in `reg` is an index of `n` children, each of which is present.
@@ -952,9 +1024,7 @@ fn print_markdown(rows: &[Row], m: &Machine, iters: usize, iters_large: usize) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn print_notes(
-    a: &Case,
     b: &Case,
     c: &Case,
     d: &Case,
@@ -963,29 +1033,31 @@ fn print_notes(
     cache_recreated: bool,
     manifold_rss_before_kib: Option<u64>,
 ) {
-    let first = |v: &[Duration]| v.first().map_or("n/a".into(), |d| ms(*d));
+    let traffic = |x: Option<Traffic>| {
+        x.map_or("n/a".into(), |t| {
+            format!(
+                "{} uploaded, {} mounted, {} registry requests",
+                t.uploaded, t.mounted, t.requests
+            )
+        })
+    };
     println!("notes:");
     println!(
-        "- (a) first iteration (cold for any cache): podman {}, manifold {}. The same six tags are \
-         added every iteration; podman has no manifest cache (always cold), manifold's future \
-         manifest cache makes its later iterations (and so the median) warm.",
-        first(&a.podman),
-        first(&a.manifold)
-    );
-    let blobs = |x: Option<(usize, usize)>| {
-        x.map_or("n/a".into(), |(u, m)| format!("{u} uploaded, {m} mounted"))
-    };
-    println!(
-        "- (b) blobs per push (last iteration): podman {}, manifold {}. podman's blob-info cache \
-         was warm (untimed warm-up push first), its best case; with a cold cache it uploads.",
-        blobs(b.podman_blobs),
-        blobs(b.manifold_blobs)
+        "- (a) cold: each iteration adds six images neither server has read before; warm: the \
+         same six tags every iteration after an untimed warm-up call. podman has no manifest \
+         cache, so both are cold for podman; the warm row shows manifold's manifest cache."
     );
     println!(
-        "- (c) blobs per push (last iteration, {six_blobs} distinct): podman {}, manifold {}. \
-         Destination storage wiped and podman's blob-info cache removed before every push{}.",
-        blobs(c.podman_blobs),
-        blobs(c.manifold_blobs),
+        "- (b) last push: podman {}; manifold {}. podman's blob-info cache was warm (an untimed \
+         warm-up push first), its best case; with a cold cache it uploads every blob.",
+        traffic(b.podman_traffic),
+        traffic(b.manifold_traffic)
+    );
+    println!(
+        "- (c) last push ({six_blobs} distinct blobs): podman {}; manifold {}. Destination \
+         storage wiped, and podman's blob-info cache removed, before every push{}.",
+        traffic(c.podman_traffic),
+        traffic(c.manifold_traffic),
         if cache_recreated {
             format!(" (podman re-creates {PODMAN_BLOB_CACHE} on every push)")
         } else {
@@ -995,10 +1067,10 @@ fn print_notes(
         }
     );
     println!(
-        "- (d) blobs per push ({large_blobs} distinct): podman {}, manifold {}; manifold RSS \
+        "- (d) last push ({large_blobs} distinct blobs): podman {}; manifold {}. manifold's RSS \
          before (d): {}.",
-        blobs(d.podman_blobs),
-        blobs(d.manifold_blobs),
+        traffic(d.podman_traffic),
+        traffic(d.manifold_traffic),
         manifold_rss_before_kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
     );
     println!(

@@ -4,6 +4,7 @@
 //! registries and its own manifold.
 
 mod backend;
+mod cache;
 mod cli;
 mod common;
 mod durability;

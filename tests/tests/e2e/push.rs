@@ -620,39 +620,23 @@ fn cli_push_format_v2s2_and_oci_convert_only_the_index() {
 /// full streamed copy (no mount across registries).
 fn cli_push_creds_to_auth_destination(auth: RegistryAuth) {
     let w = World::new();
-    eprintln!("T1 {:?}", std::time::Instant::now());
     let dest = Registry::start(auth);
-    eprintln!("T2 {:?}", std::time::Instant::now());
     let (user, pass) = creds_of(&dest);
-    eprintln!("T3 {:?}", std::time::Instant::now());
     let old = old_version(&dest, "rel", "v1");
-    eprintln!("T4 {:?}", std::time::Instant::now());
     let children: Vec<&PushedImage> = w.singles.iter().collect();
-    eprintln!("T5 {:?}", std::time::Instant::now());
     compose(&w.mf.http(), "pl", &children, None);
-    eprintln!("T6 {:?}", std::time::Instant::now());
     let p = Podman::new(&w.mf.url());
-    eprintln!("T7 {:?}", std::time::Instant::now());
     let digestfile = p.env().path().join("digest");
-    eprintln!("T8 {:?}", std::time::Instant::now());
     let target = docker_dest(&dest, "rel", "v1");
-    eprintln!("T9 {:?}", std::time::Instant::now());
 
     let out = cli_push(&p, &["--all", "--tls-verify=false"], "pl", &target);
-    eprintln!("T11 {:?}", std::time::Instant::now());
     out.assert_failure("push to an auth registry without credentials");
-    eprintln!("T12 {:?}", std::time::Instant::now());
     assert_output_mentions(&out, &["unauthorized", "authentication required", "denied"]);
-    eprintln!("T13 {:?}", std::time::Instant::now());
     assert_untouched(&dest, "rel", "v1", &old.digest);
-    eprintln!("T14 {:?}", std::time::Instant::now());
 
     let src_mark = w.reg.access_mark();
-    eprintln!("T16 {:?}", std::time::Instant::now());
     let dest_mark = dest.access_mark();
-    eprintln!("T17 {:?}", std::time::Instant::now());
     let creds = format!("{user}:{pass}");
-    eprintln!("T18 {:?}", std::time::Instant::now());
     let out = cli_push(
         &p,
         &[
@@ -666,54 +650,40 @@ fn cli_push_creds_to_auth_destination(auth: RegistryAuth) {
         "pl",
         &target,
     );
-    eprintln!("T31 {:?}", std::time::Instant::now());
     out.assert_success("push with --creds");
-    eprintln!("T32 {:?}", std::time::Instant::now());
     let src_log = w.reg.access_log_since(src_mark);
-    eprintln!("T33 {:?}", std::time::Instant::now());
     let dest_log = dest.access_log_since(dest_mark);
-    eprintln!("T34 {:?}", std::time::Instant::now());
     assert!(
         out.stderr
             .contains("Writing manifest list to image destination"),
         "{}",
         out.stderr
     );
-    eprintln!("T40 {:?}", std::time::Instant::now());
     let id = read_digestfile(&digestfile);
-    eprintln!("T41 {:?}", std::time::Instant::now());
     let blobs = blob_sizes(&children);
-    eprintln!("T42 {:?}", std::time::Instant::now());
     assert!(mounted(&dest_log).is_empty(), "no mount across registries");
-    eprintln!("T43 {:?}", std::time::Instant::now());
     assert_eq!(
         sorted(uploaded(&dest_log)),
         blobs.keys().cloned().collect::<Vec<_>>(),
         "every blob streamed to the destination once:\n{}",
         show(&dest_log)
     );
-    eprintln!("T49 {:?}", std::time::Instant::now());
     assert_eq!(
         sorted(blob_gets(&src_log)),
         blobs.keys().cloned().collect::<Vec<_>>(),
         "every blob read from the source once:\n{}",
         show(&src_log)
     );
-    eprintln!("T55 {:?}", std::time::Instant::now());
     assert!(
         !src_log.iter().any(is_write),
         "nothing written to the source"
     );
-    eprintln!("T59 {:?}", std::time::Instant::now());
     assert_children_then_index(&dest_log, "rel", "v1", &children);
-    eprintln!("T60 {:?}", std::time::Instant::now());
     assert_pushed(&dest, "rel", "v1", &id, &children, OCI_INDEX);
-    eprintln!("T61 {:?}", std::time::Instant::now());
     assert!(
         !w.mf.log().contains(&pass),
         "the password appears in manifold's log"
     );
-    eprintln!("T65 {:?}", std::time::Instant::now());
 }
 
 #[test]
@@ -1627,4 +1597,24 @@ fn token_expiry_between_pushes_refreshes() {
     );
     assert_pushed(&dest, "tok", "a", &id1, &first, OCI_INDEX);
     assert_pushed(&dest, "tok", "b", &id2, &second, OCI_INDEX);
+}
+
+#[test]
+fn zz_debug_token_delay() {
+    let w = World::new();
+    let dest = Registry::start(RegistryAuth::token("erin", "token-push-s3cret"));
+    let (user, pass) = creds_of(&dest);
+    let children: Vec<&PushedImage> = w.singles.iter().collect();
+    compose(&w.mf.http(), "pl", &children, None);
+    let http = w.mf.http();
+    let t = std::time::Instant::now();
+    let r = push(&http, "pl", &dest_ref(&dest, "rel", "v1"), "all=true&tlsVerify=false", &[]);
+    eprintln!("nocreds {} {:?} {}", r.status, t.elapsed(), r.text());
+    let auth = single_auth(&user, &pass);
+    let t = std::time::Instant::now();
+    let r = push(&http, "pl", &dest_ref(&dest, "rel", "v1"), "all=true&tlsVerify=false", &[("X-Registry-Auth", &auth)]);
+    eprintln!("creds {} {:?} {}", r.status, t.elapsed(), r.text());
+    eprintln!("TOKENLOG {:#?}", dest.token_server().map(|t| t.request_log()));
+    eprintln!("REGLOG\n{}", show(&dest.access_log()));
+    eprintln!("MFLOG\n{}", w.mf.log());
 }
