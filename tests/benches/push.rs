@@ -47,9 +47,11 @@
 //!   a long-running podman would). The blobs mounted and uploaded per push are printed.
 //! - (c) and (d) push to a second registry whose storage directory is wiped before every push,
 //!   and podman's blob-info cache (`/var/lib/containers/cache/blob-info-cache-v1.boltdb`, shared
-//!   by every podman process run as root; the service cannot be pointed elsewhere) is deleted before every
-//!   podman push, so neither system can mount or skip a blob. The bench checks from the
-//!   registry's access log that every blob was uploaded.
+//!   by every podman process run as root) is deleted before every podman push, so neither system
+//!   can mount or skip a blob. The bench checks from the registry's access log that every blob
+//!   was uploaded.
+//! - For cold (a) and each push case, the registry requests of each system's last call are
+//!   printed, grouped by kind, to show where the time goes.
 //! - After every push the bench checks that the destination holds the index with the right number
 //!   of children, so a fast failure cannot count as a fast push.
 //! - manifold's peak RSS is reset before each (d) push (`echo 5 > /proc/PID/clear_refs`) and read
@@ -115,15 +117,17 @@ enum PushError {
 struct Case {
     podman: Vec<Duration>,
     manifold: Vec<Duration>,
-    /// Set when manifold could not be measured (the first reason wins).
+    /// Set when manifold could not be measured (the first reason wins): a short form for the
+    /// table and the full message for the notes.
     manifold_missing: Option<String>,
+    manifold_missing_detail: Option<String>,
     /// What the last push of each system did at the registries, from their access logs.
     podman_traffic: Option<Traffic>,
     manifold_traffic: Option<Traffic>,
 }
 
 /// What one push did at the registries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Traffic {
     /// Blobs uploaded into the destination repository.
     uploaded: usize,
@@ -131,6 +135,35 @@ struct Traffic {
     mounted: usize,
     /// Every request the registries received during the push (reads of the sources included).
     requests: usize,
+    /// Those requests grouped as `METHOD kind STATUS` with a count, in order of first appearance.
+    kinds: Vec<(String, usize)>,
+}
+
+/// Groups access-log lines as `METHOD kind STATUS` (kind: `/v2/`, blob, mount, upload, manifest)
+/// with a count each, in order of first appearance.
+fn request_kinds(lines: &[AccessLine]) -> Vec<(String, usize)> {
+    let mut kinds: Vec<(String, usize)> = vec![];
+    for l in lines {
+        let kind = if l.path == "/v2/" {
+            "/v2/"
+        } else if l.is_mount() {
+            "mount"
+        } else if l.path.contains("/blobs/uploads/") {
+            "upload"
+        } else if l.path.contains("/blobs/") {
+            "blob"
+        } else if l.path.contains("/manifests/") {
+            "manifest"
+        } else {
+            "other"
+        };
+        let key = format!("{} {kind} {}", l.method, l.status);
+        match kinds.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((key, 1)),
+        }
+    }
+    kinds
 }
 
 impl Case {
@@ -149,11 +182,14 @@ impl Case {
     }
 
     fn manifold_failed(&mut self, e: PushError) {
-        let why = match e {
-            PushError::Unavailable(m) => format!("push not available (501: {m})"),
-            PushError::Failed(m) => format!("push failed: {m}"),
+        let (short, detail) = match e {
+            PushError::Unavailable(m) => ("push not available (501)", m),
+            PushError::Failed(m) => ("push failed", m),
         };
-        self.manifold_missing.get_or_insert(why);
+        if self.manifold_missing.is_none() {
+            self.manifold_missing = Some(short.into());
+            self.manifold_missing_detail = Some(detail);
+        }
     }
 }
 
@@ -260,17 +296,28 @@ fn main() {
     let mut case_a_cold = Case::default();
     for (i, refs) in cold_refs.iter().enumerate() {
         for sys in Sys::order(i) {
-            let d = modify_case(server(&servers, sys), &format!("bench-a-cold-{i}"), refs);
+            let name = format!("bench-a-cold-{i}");
+            let (d, lines) = modify_case(server(&servers, sys), &name, refs, Some(&src));
             case_a_cold.record(sys, d);
+            case_a_cold.record_traffic(
+                sys,
+                Traffic {
+                    uploaded: 0,
+                    mounted: 0,
+                    requests: lines.len(),
+                    kinds: request_kinds(&lines),
+                },
+            );
         }
     }
     for s in &servers {
-        modify_case(s, "bench-a-warm-up", &six_refs);
+        modify_case(s, "bench-a-warm-up", &six_refs, None);
     }
     let mut case_a_warm = Case::default();
     for i in 0..iters {
         for sys in Sys::order(i) {
-            let d = modify_case(server(&servers, sys), &format!("bench-a-{i}"), &six_refs);
+            let name = format!("bench-a-{i}");
+            let (d, _) = modify_case(server(&servers, sys), &name, &six_refs, None);
             case_a_warm.record(sys, d);
         }
     }
@@ -428,6 +475,7 @@ fn main() {
     print_plain(&rows);
     println!();
     print_notes(
+        &case_a_cold,
         &case_b,
         &case_c,
         &case_d,
@@ -620,13 +668,24 @@ struct PushJob<'a> {
 }
 
 /// Creates list `name` and adds `refs` in one modify call, which is timed; checks the list and
-/// deletes it (so every store stays the same size across iterations).
-fn modify_case(s: &Server, name: &str, refs: &[String]) -> Duration {
+/// deletes it (so every store stays the same size across iterations). With `count_on`, also
+/// returns the requests that registry received during the modify call (untimed).
+fn modify_case(
+    s: &Server,
+    name: &str,
+    refs: &[String],
+    count_on: Option<&Registry>,
+) -> (Duration, Vec<AccessLine>) {
     create(&s.http, name);
+    let mark = count_on.map(Registry::access_mark);
     let d = modify(&s.http, name, refs);
+    let lines = match (count_on, mark) {
+        (Some(r), Some(m)) => r.access_log_since(m),
+        _ => vec![],
+    };
     check_list(&s.http, name, refs.len());
     delete_list(&s.http, name);
-    d
+    (d, lines)
 }
 
 /// One push iteration of one system: create the list and add the images (untimed), push it
@@ -646,11 +705,11 @@ fn push_case(s: &mut Server, job: &PushJob<'_>, case: &mut Case) -> bool {
     let marks: Vec<usize> = job.regs.iter().map(|r| r.access_mark()).collect();
     let result = push(&s.http, &job.name, &dest);
     // Read the logs before the checks below add their own requests.
-    let mut requests = 0;
+    let mut all_lines = vec![];
     let mut dest_log = vec![];
     for (r, mark) in job.regs.iter().zip(marks) {
         let log = r.access_log_since(mark);
-        requests += log.len();
+        all_lines.extend(log.iter().cloned());
         if std::ptr::eq(*r, job.dest) {
             dest_log = log;
         }
@@ -671,7 +730,8 @@ fn push_case(s: &mut Server, job: &PushJob<'_>, case: &mut Case) -> bool {
             Traffic {
                 uploaded,
                 mounted,
-                requests,
+                requests: all_lines.len(),
+                kinds: request_kinds(&all_lines),
             },
         ))
     });
@@ -1024,7 +1084,9 @@ fn print_markdown(rows: &[Row], m: &Machine, iters: usize, iters_large: usize) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_notes(
+    a_cold: &Case,
     b: &Case,
     c: &Case,
     d: &Case,
@@ -1033,8 +1095,8 @@ fn print_notes(
     cache_recreated: bool,
     manifold_rss_before_kib: Option<u64>,
 ) {
-    let traffic = |x: Option<Traffic>| {
-        x.map_or("n/a".into(), |t| {
+    let traffic = |x: &Option<Traffic>| {
+        x.as_ref().map_or("n/a".into(), |t| {
             format!(
                 "{} uploaded, {} mounted, {} registry requests",
                 t.uploaded, t.mounted, t.requests
@@ -1050,14 +1112,14 @@ fn print_notes(
     println!(
         "- (b) last push: podman {}; manifold {}. podman's blob-info cache was warm (an untimed \
          warm-up push first), its best case; with a cold cache it uploads every blob.",
-        traffic(b.podman_traffic),
-        traffic(b.manifold_traffic)
+        traffic(&b.podman_traffic),
+        traffic(&b.manifold_traffic)
     );
     println!(
         "- (c) last push ({six_blobs} distinct blobs): podman {}; manifold {}. Destination \
          storage wiped, and podman's blob-info cache removed, before every push{}.",
-        traffic(c.podman_traffic),
-        traffic(c.manifold_traffic),
+        traffic(&c.podman_traffic),
+        traffic(&c.manifold_traffic),
         if cache_recreated {
             format!(" (podman re-creates {PODMAN_BLOB_CACHE} on every push)")
         } else {
@@ -1069,12 +1131,31 @@ fn print_notes(
     println!(
         "- (d) last push ({large_blobs} distinct blobs): podman {}; manifold {}. manifold's RSS \
          before (d): {}.",
-        traffic(d.podman_traffic),
-        traffic(d.manifold_traffic),
+        traffic(&d.podman_traffic),
+        traffic(&d.manifold_traffic),
         manifold_rss_before_kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
     );
     println!(
         "- Times are one HTTP request over the server's unix socket, send to last byte; list \
          create/delete, checks and access-log counting are untimed."
     );
+    for (label, case) in [("(b)", b), ("(c)", c), ("(d)", d)] {
+        if let (Some(short), Some(detail)) = (&case.manifold_missing, &case.manifold_missing_detail)
+        {
+            println!("- {label} manifold {short}: {detail}");
+        }
+    }
+    println!();
+    println!("registry requests of the last call (METHOD kind STATUS x count):");
+    for (label, case) in [("(a) cold", a_cold), ("(b)", b), ("(c)", c), ("(d)", d)] {
+        for (sys, t) in [
+            ("podman", &case.podman_traffic),
+            ("manifold", &case.manifold_traffic),
+        ] {
+            if let Some(t) = t {
+                let kinds: Vec<String> = t.kinds.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+                println!("- {label} {sys:<8} {}", kinds.join(", "));
+            }
+        }
+    }
 }
