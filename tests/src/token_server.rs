@@ -135,7 +135,7 @@ struct State {
 
 /// A running token server; stopped when dropped.
 pub struct TokenServer {
-    server: Arc<tiny_http::Server>,
+    addr: std::net::SocketAddr,
     state: Arc<State>,
     thread: Option<JoinHandle<()>>,
     port: u16,
@@ -148,14 +148,12 @@ impl TokenServer {
         let km = key_material();
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(km.key_pem.as_bytes())
             .expect("load RSA key for token signing");
-        let server = Arc::new(
-            tiny_http::Server::http("127.0.0.1:0").expect("bind token server on loopback"),
-        );
-        let port = server
-            .server_addr()
-            .to_ip()
-            .expect("token server listens on IP")
-            .port();
+        // A plain listener with a thread per connection and `Connection: close`: a pooled HTTP
+        // server (tiny_http) left concurrent clients queued behind kept-alive connections.
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind token server on loopback");
+        let addr = listener.local_addr().expect("token server address");
+        let port = addr.port();
         let state = Arc::new(State {
             expiry_secs: AtomicU64::new(opts.expiry.as_secs()),
             exp_skew: std::sync::atomic::AtomicI64::new(0),
@@ -166,15 +164,14 @@ impl TokenServer {
             stop: AtomicBool::new(false),
         });
         let thread = {
-            let server = server.clone();
             let state = state.clone();
             std::thread::Builder::new()
                 .name(format!("token-server-{port}"))
-                .spawn(move || serve(&server, &state))
+                .spawn(move || serve(listener, state))
                 .expect("spawn token server thread")
         };
         TokenServer {
-            server,
+            addr,
             state,
             thread: Some(thread),
             port,
@@ -254,24 +251,69 @@ impl std::fmt::Debug for TokenServer {
 impl Drop for TokenServer {
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
+        // Wake the accept loop so it sees the stop flag.
+        let _ = std::net::TcpStream::connect(self.addr);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn serve(server: &tiny_http::Server, state: &State) {
-    loop {
-        let req = match server.recv() {
-            Ok(r) => r,
-            Err(_) => break,
-        };
+fn serve(listener: std::net::TcpListener, state: Arc<State>) {
+    for conn in listener.incoming() {
         if state.stop.load(Ordering::SeqCst) {
             break;
         }
-        handle(req, state);
+        let Ok(conn) = conn else { continue };
+        let state = state.clone();
+        std::thread::spawn(move || {
+            let _ = serve_connection(conn, &state);
+        });
     }
+}
+
+/// One request per connection: read the head (and a form body), answer, close.
+fn serve_connection(mut conn: std::net::TcpStream, state: &State) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let url = parts.next().unwrap_or_default().to_string();
+    let mut authorization = None;
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let (k, v) = (k.trim(), v.trim().to_string());
+            if k.eq_ignore_ascii_case("authorization") {
+                authorization = Some(v);
+            } else if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0u8; content_length.min(1 << 20)];
+    reader.read_exact(&mut body)?;
+    let (status, text) = handle(
+        &method,
+        &url,
+        authorization.as_deref(),
+        &String::from_utf8_lossy(&body),
+        state,
+    );
+    let reason = if status == 200 { "OK" } else { "Error" };
+    write!(
+        conn,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    )?;
+    conn.flush()
 }
 
 fn now_secs() -> i64 {
@@ -317,12 +359,8 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn basic_credentials(req: &tiny_http::Request) -> Option<(String, String)> {
-    let h = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))?;
-    let v = h.value.as_str().trim();
+fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
+    let v = authorization?.trim();
     let (scheme, rest) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -335,20 +373,23 @@ fn basic_credentials(req: &tiny_http::Request) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-fn handle(mut req: tiny_http::Request, state: &State) {
-    let method = req.method().as_str().to_string();
-    let url = req.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+/// Answers one token request: (status, JSON body).
+fn handle(
+    method: &str,
+    url: &str,
+    authorization: Option<&str>,
+    body: &str,
+    state: &State,
+) -> (u16, String) {
+    let method = method.to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
     if path != "/token" || !(method == "GET" || method == "POST") {
-        let _ = req.respond(tiny_http::Response::from_string("not found").with_status_code(404));
-        return;
+        return (404, r#"{"error":"not found"}"#.to_string());
     }
     let mut params = parse_query(query);
-    let mut creds = basic_credentials(&req);
+    let mut creds = basic_credentials(authorization);
     if method == "POST" {
-        let mut body = String::new();
-        let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
-        let form = parse_query(&body);
+        let form = parse_query(body);
         let get = |k: &str| {
             form.iter()
                 .find(|(key, _)| key == k)
@@ -389,12 +430,7 @@ fn handle(mut req: tiny_http::Request, state: &State) {
     if refused {
         let body =
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid username or password"}]}"#;
-        let _ = req.respond(
-            tiny_http::Response::from_string(body)
-                .with_status_code(401)
-                .with_header(json_header()),
-        );
-        return;
+        return (401, body.to_string());
     }
     let token = mint(state, user.as_deref(), &scopes);
     let expires_in = state.expiry_secs.load(Ordering::SeqCst);
@@ -403,13 +439,7 @@ fn handle(mut req: tiny_http::Request, state: &State) {
         "access_token": token,
         "expires_in": expires_in,
     });
-    let _ =
-        req.respond(tiny_http::Response::from_string(body.to_string()).with_header(json_header()));
-}
-
-fn json_header() -> tiny_http::Header {
-    tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-        .expect("static header is valid")
+    (200, body.to_string())
 }
 
 /// Turns `type:name:actions` scopes into JWT `access` entries (merging actions per resource).

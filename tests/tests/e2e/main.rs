@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod common;
 mod durability;
+mod policy;
 mod podman_cli;
 mod podman_py;
 mod push;
