@@ -54,6 +54,9 @@ pub(crate) struct TokenCache {
     /// Per-process salt, so identity hashes cannot be looked up in precomputed tables.
     salt: [u8; 32],
     entries: Mutex<HashMap<TokenKey, Cached>>,
+    /// One lock per key, held while a token for that key is fetched, so that many parallel
+    /// requests of one push ask the token server once instead of once each.
+    flights: Mutex<HashMap<TokenKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl TokenCache {
@@ -62,7 +65,14 @@ impl TokenCache {
         TokenCache {
             salt: rand::random(),
             entries: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The fetch lock of `key`.
+    pub(crate) fn flight(&self, key: &TokenKey) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        flights.entry(key.clone()).or_default().clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, Cached>> {

@@ -306,13 +306,28 @@ impl Transport {
         let key = self
             .tokens
             .key(target.registry, &target.scopes, target.auth);
-        if !fresh {
-            if let Some(token) = self.tokens.get(&key, Instant::now()) {
-                return Ok(Authorization::Bearer {
+        let cached = |key: &TokenKey| -> Result<Option<Authorization>, Failure> {
+            match self.tokens.get(key, Instant::now()) {
+                Some(token) => Ok(Some(Authorization::Bearer {
                     value: sensitive(&format!("Bearer {}", token.expose()))?,
-                    key,
+                    key: key.clone(),
                     cached: true,
-                });
+                })),
+                None => Ok(None),
+            }
+        };
+        if !fresh {
+            if let Some(auth) = cached(&key)? {
+                return Ok(auth);
+            }
+        }
+        // Single flight: whoever holds the key's lock fetches; the others then find the token
+        // in the cache. A refresh after a rejected token (`fresh`) always fetches anew.
+        let flight = self.tokens.flight(&key);
+        let _guard = flight.lock().await;
+        if !fresh {
+            if let Some(auth) = cached(&key)? {
+                return Ok(auth);
             }
         }
         let request = TokenRequest {
