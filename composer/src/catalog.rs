@@ -8,19 +8,84 @@
 //!   mutation works on a copy, writes it to the store, and only then replaces the in-memory list,
 //!   so a failed write changes nothing. The write-and-commit step runs in its own task, so a
 //!   caller that goes away (a client that disconnects) cannot leave memory and disk apart.
-//! * **Names are unique**: name checks and name changes happen under one index lock, so of two
-//!   concurrent creates of one name exactly one wins.
+//! * **Owners and viewers**: a list records the identity that created it. Every lookup is made
+//!   for a [`Viewer`]; a list the viewer may not see is skipped as if it did not exist, so
+//!   another identity's list is "image not known", exactly like a missing one. Without a policy
+//!   (and for [`Viewer::ALL`]) every list is visible.
+//! * **Names are unique per namespace**: without a policy the whole store is one namespace, as
+//!   in podman; with a policy each owner has its own, so two teams can both have `mylist`
+//!   without seeing each other's. Name checks and name changes happen under one index lock, so
+//!   of two concurrent creates of one name in one namespace exactly one wins.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use manifold_config::policy::{Identity, Policy};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::{go_quote, is_list_id, new_list_id, ManifestList};
 use crate::reference::{normalize_list_name, ImageRef};
 use crate::store::ListStore;
+
+/// Who looks lists up: the identity whose lists are "its own" (and who owns the lists it
+/// creates), and the policy that decides what else it sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    identity: Option<&'a Identity>,
+    policy: Option<&'a Policy>,
+}
+
+impl Viewer<'static> {
+    /// Sees every list; names are unique across the store; created lists have no owner.
+    pub const ALL: Viewer<'static> = Viewer {
+        identity: None,
+        policy: None,
+    };
+}
+
+impl<'a> Viewer<'a> {
+    /// `identity` under `policy`: with no rules it sees every list (and names stay unique across
+    /// the store), but the lists it creates still record it as their owner.
+    pub fn new(identity: &'a Identity, policy: &'a Policy) -> Self {
+        Viewer {
+            identity: Some(identity),
+            policy: Some(policy),
+        }
+    }
+
+    /// The identity and policy when a policy restricts what this viewer sees.
+    fn restricted(&self) -> Option<(&'a Identity, &'a Policy)> {
+        match (self.identity, self.policy) {
+            (Some(i), Some(p)) if !p.is_empty() => Some((i, p)),
+            _ => None,
+        }
+    }
+
+    /// True when the viewer may see a list whose owner is `owner`.
+    fn sees(&self, owner: &Owner) -> bool {
+        let Some((identity, policy)) = self.restricted() else {
+            return true;
+        };
+        match owner {
+            Owner::Nobody => policy.sees(identity, None),
+            Owner::Is(o) => policy.sees(identity, Some(o)),
+            // A record whose owner cannot be read is nobody's to see under a policy.
+            Owner::Unreadable => false,
+        }
+    }
+
+    /// True when the list's namespace is the viewer's own.
+    fn owns(&self, namespace: Option<&str>) -> bool {
+        self.identity.map(Identity::principal).as_deref() == namespace
+    }
+
+    /// The namespace a name must be unique in for this viewer: `None` for the whole store.
+    fn name_scope(&self) -> Option<Option<String>> {
+        self.restricted().map(|(i, _)| Some(i.principal()))
+    }
+}
 
 /// The in-memory index of all lists over a [`ListStore`].
 pub struct Catalog {
@@ -38,8 +103,30 @@ type Cell = Arc<Mutex<ManifestList>>;
 struct Index {
     /// ID -> list.
     lists: HashMap<String, Entry>,
-    /// Name -> ID.
-    names: HashMap<String, String>,
+    /// Name -> IDs of the lists with that name, oldest first (one per namespace).
+    names: HashMap<String, Vec<String>>,
+}
+
+/// Who a stored list belongs to, as far as visibility goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// Stored before owners were recorded.
+    Nobody,
+    /// This identity.
+    Is(Identity),
+    /// An owner text that is no identity (a hand-edited record).
+    Unreadable,
+}
+
+impl Owner {
+    fn of(list: &ManifestList) -> Owner {
+        match &list.owner {
+            None => Owner::Nobody,
+            Some(p) => Identity::from_principal(p, list.owner_gid)
+                .map(Owner::Is)
+                .unwrap_or(Owner::Unreadable),
+        }
+    }
 }
 
 /// What lookups need to know about a list without locking it.
@@ -49,6 +136,10 @@ struct Entry {
     created: u64,
     /// Digest of the list's serialised manifest (for `name@digest` lookups).
     digest: String,
+    /// The owner, for visibility.
+    owner: Owner,
+    /// The owner as recorded: the namespace the list's names are unique in under a policy.
+    namespace: Option<String>,
 }
 
 /// A lookup result: the ID, and the stored name that matched (`None` when matched by ID or by
@@ -124,17 +215,21 @@ fn is_hex_prefix(s: &str) -> bool {
 }
 
 impl Index {
-    /// Adds a list. A name some other list holds already is left out (and logged): that can only
-    /// happen when records were edited by hand.
+    /// Adds a list. A name another list of the same namespace holds already is left out (and
+    /// logged): that can only happen when records were edited by hand.
     fn insert(&mut self, list: &ManifestList, cell: Cell) {
         let mut names = Vec::with_capacity(list.names.len());
         for name in &list.names {
-            match self.names.get(name) {
-                Some(owner) if owner != &list.id => {
-                    tracing::warn!(list = %list.id, owner = %owner, name = %name, "two stored lists have the same name; keeping it on the older one");
+            let holder = self.holder_in(name, list.owner.as_deref());
+            match holder {
+                Some(other) if other != list.id => {
+                    tracing::warn!(list = %list.id, other = %other, name = %name, "two stored lists of one owner have the same name; keeping it on the older one");
                 }
                 _ => {
-                    self.names.insert(name.clone(), list.id.clone());
+                    let ids = self.names.entry(name.clone()).or_default();
+                    if !ids.contains(&list.id) {
+                        ids.push(list.id.clone());
+                    }
                     names.push(name.clone());
                 }
             }
@@ -146,16 +241,43 @@ impl Index {
                 names,
                 created: list.created,
                 digest: list.digest(),
+                owner: Owner::of(list),
+                namespace: list.owner.clone(),
             },
         );
+    }
+
+    /// The list that holds `name` in `namespace`.
+    fn holder_in(&self, name: &str, namespace: Option<&str>) -> Option<String> {
+        self.names.get(name)?.iter().find_map(|id| {
+            let entry = self.lists.get(id)?;
+            (entry.namespace.as_deref() == namespace).then(|| id.clone())
+        })
+    }
+
+    /// The list a new list named `name` would clash with, for a viewer whose names are unique in
+    /// `scope` (`None`: the whole store).
+    fn clash(&self, name: &str, scope: Option<Option<String>>) -> Option<String> {
+        match scope {
+            None => self.names.get(name)?.first().cloned(),
+            Some(namespace) => self.holder_in(name, namespace.as_deref()),
+        }
+    }
+
+    /// Drops `id` from the IDs holding `name`.
+    fn unname(&mut self, name: &str, id: &str) {
+        if let Some(ids) = self.names.get_mut(name) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.names.remove(name);
+            }
+        }
     }
 
     fn remove(&mut self, id: &str) {
         if let Some(entry) = self.lists.remove(id) {
             for name in entry.names {
-                if self.names.get(&name).is_some_and(|owner| owner == id) {
-                    self.names.remove(&name);
-                }
+                self.unname(&name, id);
             }
         }
     }
@@ -167,32 +289,52 @@ impl Index {
             .is_some_and(|e| Arc::ptr_eq(&e.cell, cell))
     }
 
-    /// Entries in a stable order: oldest first, then by ID.
-    fn ordered(&self) -> Vec<(&String, &Entry)> {
-        let mut v: Vec<_> = self.lists.iter().collect();
+    fn visible(&self, id: &str, viewer: &Viewer<'_>) -> bool {
+        self.lists.get(id).is_some_and(|e| viewer.sees(&e.owner))
+    }
+
+    /// Entries the viewer may see, in a stable order: oldest first, then by ID.
+    fn ordered(&self, viewer: &Viewer<'_>) -> Vec<(&String, &Entry)> {
+        let mut v: Vec<_> = self
+            .lists
+            .iter()
+            .filter(|(_, e)| viewer.sees(&e.owner))
+            .collect();
         v.sort_by(|(ia, a), (ib, b)| (a.created, ia).cmp(&(b.created, ib)));
         v
     }
 
-    fn by_id(&self, id: &str) -> Option<Found> {
-        self.lists.contains_key(id).then(|| Found {
+    fn by_id(&self, id: &str, viewer: &Viewer<'_>) -> Option<Found> {
+        self.visible(id, viewer).then(|| Found {
             id: id.to_string(),
             name: None,
         })
     }
 
+    /// The visible list named exactly `name`: the viewer's own first, else the oldest.
+    fn by_name(&self, name: &str, viewer: &Viewer<'_>) -> Option<String> {
+        let ids = self.names.get(name)?;
+        let visible = ids.iter().filter(|id| self.visible(id, viewer));
+        let own = visible.clone().find(|id| {
+            self.lists
+                .get(*id)
+                .is_some_and(|e| viewer.owns(e.namespace.as_deref()))
+        });
+        own.or_else(|| visible.clone().next()).cloned()
+    }
+
     /// A candidate name (normalised, `:latest` added): an exact name, or for `repo@digest` a name
     /// of that repository with that digest or whose manifest has that digest, or for
     /// `repo:tag` a stored `repo:tag@digest`.
-    fn match_candidate(&self, candidate: &str) -> Option<Found> {
-        if let Some(id) = self.names.get(candidate) {
+    fn match_candidate(&self, candidate: &str, viewer: &Viewer<'_>) -> Option<Found> {
+        if let Some(id) = self.by_name(candidate, viewer) {
             return Some(Found {
-                id: id.clone(),
+                id,
                 name: Some(candidate.to_string()),
             });
         }
         let (repo, tag, digest) = split_name(candidate);
-        for (id, entry) in self.ordered() {
+        for (id, entry) in self.ordered(viewer) {
             for stored in &entry.names {
                 let (srepo, stag, sdigest) = split_name(stored);
                 if srepo != repo {
@@ -216,14 +358,14 @@ impl Index {
     /// libimage's `lookupImageInDigestsAndRepoTags` for a short name: a stored name whose
     /// repository ends with `/<repo>` (or is it) and whose tag matches (`latest` by default);
     /// with a digest, any tag, but the list's digest must match.
-    fn fuzzy(&self, name: &str) -> Option<Found> {
+    fn fuzzy(&self, name: &str, viewer: &Viewer<'_>) -> Option<Found> {
         let (repo, tag, digest) = split_name(name);
         let required_tag = if digest.is_some() {
             None
         } else {
             Some(tag.unwrap_or("latest"))
         };
-        for (id, entry) in self.ordered() {
+        for (id, entry) in self.ordered(viewer) {
             for stored in &entry.names {
                 let (srepo, stag, _) = split_name(stored);
                 if required_tag.is_some_and(|t| stag != Some(t)) {
@@ -289,6 +431,9 @@ impl Catalog {
                 tracing::warn!(id = %list.id, "skipping a stored list with an invalid ID");
                 continue;
             }
+            if let (Some(owner), Owner::Unreadable) = (&list.owner, Owner::of(&list)) {
+                tracing::warn!(id = %list.id, owner = %owner, "a stored list has an owner that is no identity; no one sees it while a policy is configured");
+            }
             let cell = Arc::new(Mutex::new(list.clone()));
             index.insert(&list, cell);
         }
@@ -301,7 +446,8 @@ impl Catalog {
     }
 
     /// Resolves a list by normalised name, short name, full ID, ID prefix or `sha256:<id>`
-    /// (podman's lookup rules, §6.1), returning its ID.
+    /// (podman's lookup rules, §6.1), returning its ID. Every list is a candidate
+    /// ([`Viewer::ALL`]); [`Catalog::resolve_for`] looks for one viewer.
     ///
     /// Errors:
     /// * [`ErrorKind::NotFound`], message `<name>: image not known`, cause `image not known`;
@@ -311,10 +457,17 @@ impl Catalog {
     ///   and `sha256:<not 64 hex>` gives `<name>: invalid format: no 64-byte hexadecimal value`
     ///   (cause = message). podman answers these with 500 on `exists` and `DELETE`, not 404.
     pub fn resolve(&self, name: &str) -> Result<String> {
-        self.lookup(name).map(|f| f.id)
+        self.resolve_for(name, &Viewer::ALL)
     }
 
-    fn lookup(&self, input: &str) -> Result<Found> {
+    /// [`Catalog::resolve`] among the lists `viewer` may see: the others do not exist for it
+    /// (same error, same message). A name held by the viewer's own list and by a list shared
+    /// with it resolves to its own.
+    pub fn resolve_for(&self, name: &str, viewer: &Viewer<'_>) -> Result<String> {
+        self.lookup(name, viewer).map(|f| f.id)
+    }
+
+    fn lookup(&self, input: &str, viewer: &Viewer<'_>) -> Result<Found> {
         let name = strip_tag_of_digested(input);
         let normalized = normalize_list_name(&name).map_err(|e| {
             Error::with_message(
@@ -331,10 +484,10 @@ impl Catalog {
                     format!("{name}: invalid format: no 64-byte hexadecimal value"),
                 ));
             }
-            return index.by_id(hex).ok_or_else(|| not_known(&name));
+            return index.by_id(hex, viewer).ok_or_else(|| not_known(&name));
         }
         if is_list_id(&name) {
-            return index.by_id(&name).ok_or_else(|| not_known(&name));
+            return index.by_id(&name, viewer).ok_or_else(|| not_known(&name));
         }
         let short = is_short_name(&name);
         let mut candidates = vec![normalized];
@@ -346,12 +499,18 @@ impl Catalog {
             }
         }
         for candidate in &candidates {
-            if let Some(found) = index.match_candidate(candidate) {
+            if let Some(found) = index.match_candidate(candidate, viewer) {
                 return Ok(found);
             }
         }
         if is_hex_prefix(&name) {
-            let mut hits = index.lists.keys().filter(|id| id.starts_with(&name));
+            // Only visible lists count: another identity's list must neither match nor make a
+            // prefix ambiguous (that would tell that it exists).
+            let mut hits = index
+                .lists
+                .iter()
+                .filter(|(id, e)| id.starts_with(&name) && viewer.sees(&e.owner))
+                .map(|(id, _)| id);
             if let (Some(id), None) = (hits.next(), hits.next()) {
                 return Ok(Found {
                     id: id.clone(),
@@ -360,7 +519,7 @@ impl Catalog {
             }
         }
         if short {
-            if let Some(found) = index.fuzzy(&name) {
+            if let Some(found) = index.fuzzy(&name, viewer) {
                 return Ok(found);
             }
         }
@@ -376,14 +535,22 @@ impl Catalog {
             .ok_or_else(|| not_known(id))
     }
 
+    /// Creates and saves a new empty list named `name`, with no owner, checking the name against
+    /// every list ([`Catalog::create_for`] with [`Viewer::ALL`]).
+    pub async fn create(&self, name: &str) -> Result<ManifestList> {
+        self.create_for(name, &Viewer::ALL).await
+    }
+
     /// Creates and saves a new empty list named `name`, which must be normalised already
-    /// ([`normalize_list_name`]'s output).
+    /// ([`normalize_list_name`]'s output), owned by the viewer's identity. The name must be free
+    /// in the viewer's namespace: the whole store without a policy, the viewer's own lists with
+    /// one.
     ///
     /// Errors: [`ErrorKind::NameInUse`] when a list has the name (message `image name "<name>"
     /// is already associated with image "<ID>": that name is already in use`, cause `that name
     /// is already in use`); [`ErrorKind::InvalidInput`] for a name that is not normalised; the
     /// store's error when the write fails (then nothing was created).
-    pub async fn create(&self, name: &str) -> Result<ManifestList> {
+    pub async fn create_for(&self, name: &str, viewer: &Viewer<'_>) -> Result<ManifestList> {
         match normalize_list_name(name) {
             Ok(n) if n == name => {}
             _ => {
@@ -395,10 +562,14 @@ impl Catalog {
         }
         let (list, cell, guard) = {
             let mut index = self.inner.write();
-            if let Some(owner) = index.names.get(name) {
-                return Err(name_in_use(name, owner));
+            if let Some(holder) = index.clash(name, viewer.name_scope()) {
+                return Err(name_in_use(name, &holder));
             }
             let mut list = ManifestList::new(name);
+            if let Some(identity) = viewer.identity {
+                list.owner = Some(identity.principal());
+                list.owner_gid = identity.gid();
+            }
             while index.lists.contains_key(&list.id) {
                 list.id = new_list_id();
             }
@@ -429,8 +600,9 @@ impl Catalog {
     /// On `Err` from `f` or from the store, nothing is saved and the list is unchanged. A result
     /// equal to the current list is not written again.
     ///
-    /// `f` may not change the list's `id` or `names` (that is an [`ErrorKind::InvalidInput`]
-    /// error); names change only through [`Catalog::create`] and [`Catalog::remove`].
+    /// `f` may not change the list's `id`, `names` or owner (that is an
+    /// [`ErrorKind::InvalidInput`] error); names change only through [`Catalog::create`] and
+    /// [`Catalog::remove`], owners never.
     pub async fn update<T>(
         &self,
         id: &str,
@@ -443,10 +615,14 @@ impl Catalog {
         }
         let mut next = guard.clone();
         let out = f(&mut next)?;
-        if next.id != guard.id || next.names != guard.names {
+        if next.id != guard.id
+            || next.names != guard.names
+            || next.owner != guard.owner
+            || next.owner_gid != guard.owner_gid
+        {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "a manifest list update may not change the list's ID or names",
+                "a manifest list update may not change the list's ID, names or owner",
             ));
         }
         if next == *guard {
@@ -477,13 +653,23 @@ impl Catalog {
         Ok(guard.clone())
     }
 
-    /// podman's `RemoveImages` for one name: a name (when the list has other names too) is
-    /// untagged; an ID, full or prefix, `sha256:<id>`, `name@<list digest>`, or the list's last
-    /// name deletes the record with all its names. Returns (untagged names, deleted ID).
+    /// [`Catalog::remove_for`] among every list ([`Viewer::ALL`]).
+    pub async fn remove(&self, name: &str) -> Result<(Vec<String>, Option<String>)> {
+        self.remove_for(name, &Viewer::ALL).await
+    }
+
+    /// podman's `RemoveImages` for one name, among the lists `viewer` may see: a name (when the
+    /// list has other names too) is untagged; an ID, full or prefix, `sha256:<id>`,
+    /// `name@<list digest>`, or the list's last name deletes the record with all its names.
+    /// Returns (untagged names, deleted ID).
     ///
     /// Errors as [`Catalog::resolve`], and the store's error (then nothing changed).
-    pub async fn remove(&self, name: &str) -> Result<(Vec<String>, Option<String>)> {
-        let found = self.lookup(name)?;
+    pub async fn remove_for(
+        &self,
+        name: &str,
+        viewer: &Viewer<'_>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let found = self.lookup(name, viewer)?;
         let cell = self.cell(&found.id)?;
         let guard = cell.clone().lock_owned().await;
         let still_there = self.inner.read().is_current(&found.id, &cell)
@@ -501,9 +687,7 @@ impl Catalog {
                     inner.store.save(&next).await?;
                     {
                         let mut index = inner.write();
-                        if index.names.get(&untag) == Some(&next.id) {
-                            index.names.remove(&untag);
-                        }
+                        index.unname(&untag, &next.id);
                         if let Some(entry) = index.lists.get_mut(&next.id) {
                             entry.names.retain(|n| n != &untag);
                         }
@@ -1055,6 +1239,259 @@ mod tests {
         let catalog = Catalog::open(store).await.expect("opens");
         assert_eq!(catalog.resolve("dup").as_deref(), Ok(id('b', '2').as_str()));
         assert_eq!(catalog.resolve("own").as_deref(), Ok(id('a', '1').as_str()));
+    }
+
+    fn rule(identity: &str, share: &[&str]) -> manifold_config::policy::PolicyRule {
+        manifold_config::policy::PolicyRule {
+            identity: identity.into(),
+            pull: vec!["*".into()],
+            push: vec!["*".into()],
+            use_configured_credentials: false,
+            share_lists_with: share.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn uid(n: u32) -> Identity {
+        Identity::Unix {
+            uid: n,
+            gid: Some(n + 100),
+        }
+    }
+
+    /// uid 1 shares with uid 3; uid 2 and uid 3 share nothing.
+    fn team_policy() -> Policy {
+        Policy::from_rules(&[
+            rule("uid:1", &["uid:3"]),
+            rule("uid:2", &[]),
+            rule("uid:3", &[]),
+        ])
+        .expect("valid policy")
+    }
+
+    #[tokio::test]
+    async fn viewers_see_their_own_lists_and_those_shared_with_them() {
+        let store = MemStore::with(Vec::new());
+        let catalog = Catalog::open(store.clone()).await.expect("opens");
+        let policy = team_policy();
+        let (one, two, three) = (uid(1), uid(2), uid(3));
+        let (v1, v2, v3) = (
+            Viewer::new(&one, &policy),
+            Viewer::new(&two, &policy),
+            Viewer::new(&three, &policy),
+        );
+        let a = catalog
+            .create_for("localhost/alpha:latest", &v1)
+            .await
+            .expect("creates");
+        assert_eq!(a.owner.as_deref(), Some("uid:1"));
+        assert_eq!(a.owner_gid, Some(101));
+        assert_eq!(store.stored(&a.id).and_then(|l| l.owner), a.owner);
+        let b = catalog
+            .create_for("localhost/beta:latest", &v2)
+            .await
+            .expect("creates");
+
+        assert_eq!(
+            catalog.resolve_for("alpha", &v1).as_deref(),
+            Ok(a.id.as_str())
+        );
+        assert_eq!(
+            catalog.resolve_for("alpha", &v3).as_deref(),
+            Ok(a.id.as_str())
+        );
+        assert_eq!(
+            catalog.resolve_for("beta", &v2).as_deref(),
+            Ok(b.id.as_str())
+        );
+        // Every way of naming another identity's list fails exactly as a missing list does.
+        let prefix = &a.id[..12];
+        let sha = format!("sha256:{}", a.id);
+        for name in [
+            "alpha",
+            "localhost/alpha:latest",
+            "alpha:latest",
+            a.id.as_str(),
+            prefix,
+            sha.as_str(),
+        ] {
+            let e = catalog.resolve_for(name, &v2).expect_err(name);
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{name}");
+            assert_eq!(e.message(), format!("{name}: image not known"));
+            assert_eq!(e.cause(), "image not known");
+        }
+        assert!(catalog.resolve_for("beta", &v1).is_err());
+        assert!(catalog.resolve_for("beta", &v3).is_err());
+        // Removal is a lookup too.
+        assert_eq!(
+            catalog
+                .remove_for("alpha", &v2)
+                .await
+                .expect_err("not visible")
+                .kind(),
+            ErrorKind::NotFound
+        );
+        assert!(store.stored(&a.id).is_some());
+        // Without a viewer (and with an empty policy) everything is visible.
+        assert_eq!(catalog.resolve("beta").as_deref(), Ok(b.id.as_str()));
+        let open = Policy::default();
+        assert_eq!(
+            catalog
+                .resolve_for("beta", &Viewer::new(&one, &open))
+                .as_deref(),
+            Ok(b.id.as_str())
+        );
+        // Whoever a list is shared with may also remove it.
+        catalog.remove_for("alpha", &v3).await.expect("shared");
+        assert!(store.stored(&a.id).is_none());
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_per_owner_under_a_policy_and_global_without() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let open = || async {
+            Catalog::open(Arc::new(FileStore::open(tmp.path()).expect("opens")))
+                .await
+                .expect("opens")
+        };
+        let catalog = open().await;
+        let policy = team_policy();
+        let (one, two, three) = (uid(1), uid(2), uid(3));
+        let (v1, v2, v3) = (
+            Viewer::new(&one, &policy),
+            Viewer::new(&two, &policy),
+            Viewer::new(&three, &policy),
+        );
+        let name = "localhost/same:latest";
+        let l1 = catalog.create_for(name, &v1).await.expect("uid 1");
+        let l2 = catalog
+            .create_for(name, &v2)
+            .await
+            .expect("uid 2 has its own namespace");
+        let e = catalog.create_for(name, &v1).await.expect_err("taken");
+        assert_eq!(e.kind(), ErrorKind::NameInUse);
+        assert!(e.message().contains(&l1.id), "{}", e.message());
+        // uid 3 sees uid 1's list (shared) and may still have its own, which then wins.
+        assert_eq!(
+            catalog.resolve_for("same", &v3).as_deref(),
+            Ok(l1.id.as_str())
+        );
+        let l3 = catalog.create_for(name, &v3).await.expect("own namespace");
+        assert_eq!(
+            catalog.resolve_for("same", &v3).as_deref(),
+            Ok(l3.id.as_str())
+        );
+        // Without a policy names are unique across the store, as in podman.
+        let open_policy = Policy::default();
+        let e = catalog
+            .create_for(name, &Viewer::new(&two, &open_policy))
+            .await
+            .expect_err("global namespace");
+        assert_eq!(e.kind(), ErrorKind::NameInUse);
+        assert_eq!(
+            catalog.create(name).await.expect_err("global").kind(),
+            ErrorKind::NameInUse
+        );
+        drop(catalog);
+
+        // Namespaces survive a restart.
+        let catalog = open().await;
+        assert_eq!(catalog.len(), 3);
+        assert_eq!(
+            catalog.resolve_for("same", &v1).as_deref(),
+            Ok(l1.id.as_str())
+        );
+        assert_eq!(
+            catalog.resolve_for("same", &v2).as_deref(),
+            Ok(l2.id.as_str())
+        );
+        assert_eq!(
+            catalog.resolve_for("same", &v3).as_deref(),
+            Ok(l3.id.as_str())
+        );
+        // Removing a name removes it from one namespace only.
+        let (untagged, deleted) = catalog.remove_for("same", &v2).await.expect("removes");
+        assert_eq!(untagged, [name]);
+        assert_eq!(deleted.as_deref(), Some(l2.id.as_str()));
+        assert!(catalog.resolve_for("same", &v2).is_err());
+        assert_eq!(
+            catalog.resolve_for("same", &v1).as_deref(),
+            Ok(l1.id.as_str())
+        );
+        catalog
+            .create_for(name, &v2)
+            .await
+            .expect("free again for uid 2");
+    }
+
+    #[tokio::test]
+    async fn hidden_lists_neither_match_nor_make_prefixes_ambiguous() {
+        let mut mine = list('a', '1', &["localhost/mine:latest"], 1);
+        mine.owner = Some("uid:1".into());
+        let mut theirs = list('a', '2', &["quay.io/x/mine:latest"], 0);
+        theirs.owner = Some("uid:2".into());
+        let catalog = Catalog::open(MemStore::with(vec![mine.clone(), theirs.clone()]))
+            .await
+            .expect("opens");
+        let policy = team_policy();
+        let one = uid(1);
+        let v1 = Viewer::new(&one, &policy);
+        // Both start with "a": only the visible one counts.
+        assert_eq!(
+            catalog.resolve_for("a", &v1).as_deref(),
+            Ok(mine.id.as_str())
+        );
+        assert!(catalog.resolve("a").is_err(), "ambiguous for everyone");
+        // The fuzzy match skips the older, hidden quay.io/x/mine.
+        assert_eq!(
+            catalog.resolve_for("mine", &v1).as_deref(),
+            Ok(mine.id.as_str())
+        );
+        assert_eq!(
+            catalog
+                .resolve_for("x/mine", &v1)
+                .expect_err("hidden")
+                .kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn lists_without_an_owner_are_everyones_and_unreadable_owners_no_ones() {
+        let legacy = list('a', '1', &["localhost/legacy:latest"], 1);
+        let mut odd = list('b', '2', &["localhost/odd:latest"], 2);
+        odd.owner = Some("root".into());
+        let catalog = Catalog::open(MemStore::with(vec![legacy.clone(), odd.clone()]))
+            .await
+            .expect("opens");
+        let policy = team_policy();
+        let two = uid(2);
+        let v2 = Viewer::new(&two, &policy);
+        assert_eq!(
+            catalog.resolve_for("legacy", &v2).as_deref(),
+            Ok(legacy.id.as_str())
+        );
+        assert!(catalog.resolve_for("odd", &v2).is_err());
+        assert_eq!(catalog.resolve("odd").as_deref(), Ok(odd.id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn updates_may_not_change_the_owner() {
+        let (catalog, _) = fixture().await;
+        let foo = id('a', '1');
+        for change in [
+            |l: &mut ManifestList| l.owner = Some("uid:0".into()),
+            |l: &mut ManifestList| l.owner_gid = Some(0),
+        ] {
+            let e = catalog
+                .update(&foo, |l| {
+                    change(l);
+                    Ok(())
+                })
+                .await
+                .expect_err("owner is fixed");
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        }
+        assert_eq!(catalog.get(&foo).await.expect("exists").owner, None);
     }
 
     fn assert_send<T: Send>(t: T) -> T {

@@ -1,38 +1,17 @@
-//! Registry credentials as a client supplied them for one request.
+//! Registry credentials as a client supplied them for one request, and what the request may
+//! use besides them.
 //!
 //! The proxy decodes podman's `X-Registry-Auth` / `X-Registry-Config` headers into
-//! [`Credentials`]; the registry client asks it for the credential of one registry. Secrets are
-//! wrapped so that `Debug` never prints them.
+//! [`Credentials`] and sets its [`CredentialPolicy`] from the client's `[[policy]]` rule; the
+//! registry layer picks, per registry, the client's credential or manifold's configured one
+//! (see [`crate::registry`]). Secrets are wrapped so that `Debug` and `Display` never print
+//! them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-/// A secret string whose `Debug` output is `<redacted>`.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it to its registry.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// A secret string whose `Debug` and `Display` output is `<redacted>` (the configuration's type,
+/// so configured and client secrets are one type).
+pub use manifold_config::Secret;
 
 /// One credential for one registry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,23 +27,64 @@ pub enum Auth {
     IdentityToken(Secret),
 }
 
+/// Which credentials one request may use at a registry, besides anonymous access.
+///
+/// Per registry the registry layer picks:
+///
+/// 1. the client's credential for that registry, when it sent one and `client_may_override`
+///    (or when `use_configured` is false);
+/// 2. else manifold's configured credential (the `[[registry]]` entry's `credentials`, its
+///    `credential_helper`, then `auth_file`), when `use_configured`;
+/// 3. else the client's credential even without `client_may_override` (there is nothing it
+///    would override);
+/// 4. else none: anonymous.
+///
+/// The default (no `[[policy]]`: one user) allows both, so a client's own credentials win when
+/// it sends them and the configured ones serve it otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CredentialPolicy {
+    /// manifold's configured credentials may serve this request.
+    pub use_configured: bool,
+    /// A credential the client sent is used even where a configured one exists.
+    pub client_may_override: bool,
+}
+
+impl Default for CredentialPolicy {
+    fn default() -> Self {
+        CredentialPolicy {
+            use_configured: true,
+            client_may_override: true,
+        }
+    }
+}
+
 /// The credentials of one request: a single credential for every registry, and/or one per
-/// registry host.
+/// registry host, and whether configured credentials may serve it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     /// A credential that applies to whatever registry the operation talks to.
     pub any_registry: Option<Auth>,
     /// Credentials keyed by registry host (`127.0.0.1:5001`, `docker.io`).
     pub per_registry: BTreeMap<String, Auth>,
+    /// Whether configured credentials may serve this request, and whether the client's own
+    /// win over them.
+    pub policy: CredentialPolicy,
 }
 
 impl Credentials {
-    /// No credentials at all.
+    /// No client credentials, and the default [`CredentialPolicy`].
     pub fn anonymous() -> Self {
         Credentials::default()
     }
 
-    /// The credential to use for `registry`: its own entry first, then the single credential.
+    /// The same credentials under another policy.
+    #[must_use]
+    pub fn with_policy(mut self, policy: CredentialPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The client's credential for `registry`: its own entry first, then the single credential.
     pub fn for_registry(&self, registry: &str) -> Option<&Auth> {
         self.per_registry
             .get(registry)

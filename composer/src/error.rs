@@ -22,8 +22,11 @@ pub enum ErrorKind {
     InstanceNotFound,
     /// A reference names a local transport (`containers-storage:`, `oci:`, ...) manifold cannot read.
     LocalTransport,
-    /// The caller may not do this (policy or configuration).
+    /// The caller may not do this (configuration: a registry manifold may not reach).
     Forbidden,
+    /// A `[[policy]]` rule does not allow the caller's identity this; always a 403, on every
+    /// route.
+    Denied,
     /// A registry refused the credentials or demanded some.
     RegistryUnauthorized,
     /// A registry answered that the manifest or blob is unknown.

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod list;
 pub mod oci;
+mod parallel;
 pub mod push;
 pub mod reference;
 pub mod registry;

@@ -51,6 +51,14 @@ pub struct ManifestList {
     /// Creation time, unix seconds.
     #[serde(default)]
     pub created: u64,
+    /// The principal of the identity that created the list (`uid:1000`, `cert:CN=runner`,
+    /// `local`, `anonymous`); `None` for lists stored before owners were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The group of a unix-socket owner when it created the list, so that `gid:` rules can
+    /// share the lists of their members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_gid: Option<u32>,
     /// Index-level `artifactType` (OCI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,

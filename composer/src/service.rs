@@ -3,35 +3,61 @@
 //!
 //! Registry reads happen before a list is locked, so slow registries never hold up other
 //! clients of the same list, and a request whose reads fail changes nothing.
+//!
+//! Every call acts for one identity, carried by a [`Grant`] (in [`RegistryAccess::grant`] or
+//! passed alone): lists are looked up among those the identity may see (others are "image not
+//! known", exactly like missing ones), lists it creates record it as their owner, and every
+//! registry reference a call would read or push to is checked against the grant *before* any
+//! registry is contacted; a refusal is an [`ErrorKind::Denied`] error naming the rule.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use manifold_config::policy::Grant;
 use manifold_config::Config;
 
 use crate::cache::ManifestCache;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Viewer};
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::{Instance, InstanceUpdate, ManifestList};
 use crate::oci::{
     is_image_config_type, validate_digest, Descriptor, ImageConfig, Platform, RawManifest,
 };
+use crate::parallel::bounded;
 use crate::push::{execute::push_list, Progress, PushOptions};
 use crate::reference::{normalize_list_name, ImageRef};
 use crate::registry::{Access, RegistryClient};
 use crate::store::FileStore;
 
-/// How a request may reach registries: the client's credentials and its TLS choice.
+/// How a request may reach registries: the client's credentials, its TLS choice, and what its
+/// identity may do.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryAccess {
     /// Credentials the client sent.
     pub credentials: Credentials,
     /// `Some(false)` when the client asked for no TLS verification.
     pub tls_verify: Option<bool>,
+    /// The caller's identity and what the policy allows it: where it may pull and push, and
+    /// whether the configured registry credentials serve it
+    /// ([`Grant::use_configured_credentials`]). The default allows everything, as a manifold
+    /// without `[[policy]]` does.
+    pub grant: Grant,
 }
 
 impl RegistryAccess {
+    /// A request's access. The grant decides whether manifold's configured registry
+    /// credentials may serve it: `credentials.policy.use_configured` is set from
+    /// [`Grant::use_configured_credentials`].
+    pub fn new(mut credentials: Credentials, tls_verify: Option<bool>, grant: Grant) -> Self {
+        credentials.policy.use_configured = grant.use_configured_credentials;
+        RegistryAccess {
+            credentials,
+            tls_verify,
+            grant,
+        }
+    }
+
     fn as_access(&self) -> Access<'_> {
         Access {
             credentials: &self.credentials,
@@ -141,9 +167,11 @@ impl Composer {
         let normalized = normalize_list_name(name)
             .map_err(|e| e.context(format!("invalid image name {name}")))?;
         self.check_image_count(images.len())?;
+        self.check_sources(images, add.subject.as_deref(), &access.grant)?;
         let fetched = self.fetch_all(images, add, access).await?;
+        let viewer = self.viewer(&access.grant);
         let existing = if amend {
-            self.catalog.resolve(&normalized).ok()
+            self.catalog.resolve_for(&normalized, &viewer).ok()
         } else {
             None
         };
@@ -151,7 +179,7 @@ impl Composer {
             Some(id) => id,
             None => {
                 self.catalog
-                    .create(&normalized)
+                    .create_for(&normalized, &viewer)
                     .await
                     .map_err(|e| e.context("creating image to hold manifest list"))?
                     .id
@@ -167,22 +195,33 @@ impl Composer {
         Ok(id)
     }
 
-    /// Succeeds when `name` is a list in the store.
-    pub async fn exists(&self, name: &str) -> Result<()> {
-        self.catalog.resolve(name).map(|_| ())
+    /// Succeeds when `name` is a list in the store that `grant`'s identity may see.
+    pub async fn exists(&self, name: &str, grant: &Grant) -> Result<()> {
+        self.resolve_for(name, grant).map(|_| ())
     }
 
-    /// Resolves `name` to a list ID.
+    /// Resolves `name` to a list ID among every list.
     pub fn resolve(&self, name: &str) -> Result<String> {
         self.catalog.resolve(name)
     }
 
+    /// Resolves `name` to a list ID among the lists `grant`'s identity may see.
+    pub fn resolve_for(&self, name: &str, grant: &Grant) -> Result<String> {
+        self.catalog.resolve_for(name, &self.viewer(grant))
+    }
+
+    /// Who looks up lists for `grant`, under the configured policy.
+    fn viewer<'a>(&'a self, grant: &'a Grant) -> Viewer<'a> {
+        Viewer::new(grant.identity(), &self.config.policy)
+    }
+
     /// Inspects a local list, or reads `name` from its registry when no list has that name.
     pub async fn inspect(&self, name: &str, access: &RegistryAccess) -> Result<Inspected> {
-        if let Ok(id) = self.catalog.resolve(name) {
+        if let Ok(id) = self.resolve_for(name, &access.grant) {
             return self.catalog.get(&id).await.map(Inspected::Local);
         }
         let image = ImageRef::parse_source(name)?;
+        check(access.grant.check_pull(&image.name()))?;
         let raw = self
             .registry
             .get_manifest(&image, &access.as_access())
@@ -211,7 +250,7 @@ impl Composer {
         add: &AddOptions,
         access: &RegistryAccess,
     ) -> Result<ModifyOutcome> {
-        let id = self.catalog.resolve(name)?;
+        let id = self.resolve_for(name, &access.grant)?;
         let mut outcome = ModifyOutcome {
             id: id.clone(),
             ..Default::default()
@@ -220,6 +259,8 @@ impl Composer {
             return Ok(outcome);
         }
         self.check_image_count(images.len())?;
+        // A refusal is the whole request's error, not one image's: nothing is read.
+        self.check_sources(images, add.subject.as_deref(), &access.grant)?;
         let fetched = match self.fetch_all(images, add, access).await {
             Ok(f) => f,
             Err(e) => {
@@ -240,8 +281,13 @@ impl Composer {
     }
 
     /// Removes instances by digest, item by item.
-    pub async fn remove(&self, name: &str, digests: &[String]) -> Result<ModifyOutcome> {
-        let id = self.catalog.resolve(name)?;
+    pub async fn remove(
+        &self,
+        name: &str,
+        digests: &[String],
+        grant: &Grant,
+    ) -> Result<ModifyOutcome> {
+        let id = self.resolve_for(name, grant)?;
         let digests = digests.to_vec();
         let (images, errors) = self
             .catalog
@@ -272,7 +318,13 @@ impl Composer {
         opts: &AnnotateOptions,
         access: &RegistryAccess,
     ) -> Result<ModifyOutcome> {
-        let id = self.catalog.resolve(name)?;
+        let id = self.resolve_for(name, &access.grant)?;
+        let references: Vec<String> = targets
+            .iter()
+            .filter(|t| validate_digest(t).is_err())
+            .cloned()
+            .collect();
+        self.check_sources(&references, opts.subject.as_deref(), &access.grant)?;
         let targets: Vec<String> = if targets.is_empty() {
             vec![String::new()]
         } else {
@@ -321,11 +373,18 @@ impl Composer {
         Ok(ModifyOutcome { id, images, errors })
     }
 
-    /// Removes the lists named by `names` (a name untags, an ID deletes), one result per name.
-    pub async fn remove_lists(&self, names: &[String], ignore_missing: bool) -> RemoveReport {
+    /// Removes the lists named by `names` (a name untags, an ID deletes), one result per name,
+    /// among the lists `grant`'s identity may see.
+    pub async fn remove_lists(
+        &self,
+        names: &[String],
+        ignore_missing: bool,
+        grant: &Grant,
+    ) -> RemoveReport {
         let mut report = RemoveReport::default();
+        let viewer = self.viewer(grant);
         for name in names {
-            match self.catalog.remove(name).await {
+            match self.catalog.remove_for(name, &viewer).await {
                 Ok((untagged, deleted)) => {
                     report.untagged.extend(untagged);
                     report.deleted.extend(deleted);
@@ -347,11 +406,7 @@ impl Composer {
         access: &RegistryAccess,
         progress: &Progress,
     ) -> Result<String> {
-        let id = self
-            .catalog
-            .resolve(name)
-            .map_err(|e| e.context(format!("retrieving local image from image name {name}")))?;
-        let list = self.catalog.get(&id).await?;
+        let list = self.authorize_push(name, opts, access).await?;
         let source = Access {
             credentials: &access.credentials,
             tls_verify: None,
@@ -368,6 +423,46 @@ impl Composer {
         .await
     }
 
+    /// The list a push of `name` would write, once the caller may see it, may push to the
+    /// destination and, for `opts.all`, may read every source the children are copied from.
+    /// Callers that answer with a stream ask this first, so a refusal is a plain error reply.
+    pub async fn authorize_push(
+        &self,
+        name: &str,
+        opts: &PushOptions,
+        access: &RegistryAccess,
+    ) -> Result<ManifestList> {
+        let id = self
+            .resolve_for(name, &access.grant)
+            .map_err(|e| e.context(format!("retrieving local image from image name {name}")))?;
+        let list = self.catalog.get(&id).await?;
+        check(access.grant.check_push(&opts.destination.name()))?;
+        if opts.all {
+            for inst in &list.instances {
+                // A source that does not parse is reported by the push itself.
+                let Some(source) = inst.source.as_deref() else {
+                    continue;
+                };
+                if let Ok(image) = ImageRef::parse(source) {
+                    check(access.grant.check_pull(&image.name()))?;
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// Checks that `grant` may read every image reference and the subject before any of them
+    /// is read. References that do not parse are left to the read, which reports them.
+    fn check_sources(&self, images: &[String], subject: Option<&str>, grant: &Grant) -> Result<()> {
+        let subject = subject.filter(|s| !s.is_empty());
+        for reference in images.iter().map(String::as_str).chain(subject) {
+            if let Ok(image) = ImageRef::parse_source(reference) {
+                check(grant.check_pull(&image.name()))?;
+            }
+        }
+        Ok(())
+    }
+
     fn check_image_count(&self, n: usize) -> Result<()> {
         let max = self.config.limits.max_images_per_request;
         if n > max {
@@ -379,22 +474,24 @@ impl Composer {
         Ok(())
     }
 
-    /// Reads every image (and the subject) from registries, in order, stopping at the first
-    /// failure.
+    /// Reads every image (and the subject) from registries, in parallel, keeping the request's
+    /// order; any failure fails the whole read.
     async fn fetch_all(
         &self,
         images: &[String],
         add: &AddOptions,
         access: &RegistryAccess,
     ) -> Result<Fetched> {
-        let mut instances = Vec::new();
-        for image in images {
-            let found = self
-                .instances_of(image, add.all, access)
-                .await
-                .map_err(|e| e.context(format!("adding {image:?} to the manifest list")))?;
-            instances.push(found);
-        }
+        // Images are read in parallel; their order in the list stays the request's order.
+        let instances = bounded(
+            self.config.push.concurrency,
+            images.iter().map(|image| async move {
+                self.instances_of(image, add.all, access)
+                    .await
+                    .map_err(|e| e.context(format!("adding {image:?} to the manifest list")))
+            }),
+        )
+        .await?;
         let subject = match &add.subject {
             Some(s) if !s.is_empty() => Some(self.subject_descriptor(s, access).await?),
             _ => None,
@@ -409,9 +506,15 @@ impl Composer {
         all: bool,
         access: &RegistryAccess,
     ) -> Result<Vec<Instance>> {
-        let image = ImageRef::parse_source(image)?;
+        let named = ImageRef::parse_source(image)?;
         let access_ = access.as_access();
-        let raw = self.registry.get_manifest(&image, &access_).await?;
+        let (raw, route) = self
+            .registry
+            .get_manifest_with_route(&named, &access_)
+            .await?;
+        // Where the manifest was actually read (a mirror, a rewritten location): its config and
+        // children are read from there too, and it is recorded as the source push copies from.
+        let image = route.image().clone();
         if !raw.is_list() {
             return Ok(vec![self.image_instance(&image, &raw, access).await?]);
         }
@@ -554,6 +657,12 @@ impl Composer {
     }
 }
 
+/// A policy refusal as the composer's error: [`ErrorKind::Denied`], message and cause the
+/// refusal's explanation.
+fn check(decision: std::result::Result<(), manifold_config::policy::Denial>) -> Result<()> {
+    decision.map_err(|d| Error::new(ErrorKind::Denied, d.message))
+}
+
 /// Everything an add read from registries.
 #[derive(Debug, Default)]
 struct Fetched {
@@ -681,6 +790,157 @@ fn choose_instance(entries: &[Descriptor]) -> Option<&Descriptor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use manifold_config::policy::Identity;
+
+    /// A composer over a temporary store with these `[[policy]]` tables. Nothing here reaches a
+    /// registry: refusals happen before any read.
+    async fn composer_with(policy: &str) -> (Composer, tempfile::TempDir) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = manifold_config::parse_file(policy, "test.toml").expect("parses");
+        let overrides = manifold_config::Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let config = Config::from_file(file, "test.toml", &overrides, &Default::default())
+            .expect("valid config");
+        let composer = Composer::open(Arc::new(config)).await.expect("opens");
+        (composer, dir)
+    }
+
+    fn uid(n: u32) -> Identity {
+        Identity::Unix {
+            uid: n,
+            gid: Some(n),
+        }
+    }
+
+    const TWO_TEAMS: &str = r#"
+[[policy]]
+identity = "uid:1"
+pull = ["reg.example:5000/"]
+push = ["reg.example:5000/team-a/"]
+use_configured_credentials = true
+
+[[policy]]
+identity = "uid:2"
+pull = ["reg.example:5000/"]
+push = ["reg.example:5000/team-b/"]
+"#;
+
+    fn access(composer: &Composer, n: u32) -> RegistryAccess {
+        let grant = composer.config().policy.grant(&uid(n)).expect("a rule");
+        RegistryAccess::new(Credentials::default(), None, grant)
+    }
+
+    #[tokio::test]
+    async fn reads_outside_the_pull_prefixes_are_refused_before_any_registry_is_asked() {
+        let (composer, _dir) = composer_with(TWO_TEAMS).await;
+        let one = access(&composer, 1);
+        let e = composer
+            .create(
+                "l",
+                &["quay.io/x/y:1".into()],
+                false,
+                &AddOptions::default(),
+                &one,
+            )
+            .await
+            .expect_err("outside pull");
+        assert_eq!(e.kind(), ErrorKind::Denied);
+        assert_eq!(
+            e.message(),
+            "identity uid:1 may not pull from quay.io/x/y (policy[0] allows pull from reg.example:5000/)"
+        );
+        assert!(composer.resolve("l").is_err(), "nothing was created");
+
+        composer
+            .create("l", &[], false, &AddOptions::default(), &one)
+            .await
+            .expect("an empty list needs no read");
+        let subject = AddOptions {
+            subject: Some("docker.io/library/alpine".into()),
+            ..Default::default()
+        };
+        let e = composer
+            .add("l", &[], &subject, &one)
+            .await
+            .expect_err("subject outside pull");
+        assert_eq!(e.kind(), ErrorKind::Denied);
+        let e = composer
+            .annotate(
+                "l",
+                &["quay.io/x/y:1".into()],
+                &AnnotateOptions::default(),
+                &one,
+            )
+            .await
+            .expect_err("target outside pull");
+        assert_eq!(e.kind(), ErrorKind::Denied);
+        let e = composer
+            .inspect("quay.io/x/y:1", &one)
+            .await
+            .expect_err("remote inspect outside pull");
+        assert_eq!(e.kind(), ErrorKind::Denied);
+    }
+
+    #[tokio::test]
+    async fn pushes_outside_the_push_prefixes_are_refused_and_lists_are_private() {
+        let (composer, _dir) = composer_with(TWO_TEAMS).await;
+        let (one, two) = (access(&composer, 1), access(&composer, 2));
+        assert!(one.credentials.policy.use_configured);
+        assert!(!two.credentials.policy.use_configured);
+        composer
+            .create("l", &[], false, &AddOptions::default(), &one)
+            .await
+            .expect("creates");
+        let to = |dest: &str| PushOptions {
+            destination: ImageRef::parse(dest).expect("reference"),
+            all: true,
+            format: None,
+        };
+        let e = composer
+            .authorize_push("l", &to("reg.example:5000/team-b/app:v1"), &one)
+            .await
+            .expect_err("outside push");
+        assert_eq!(e.kind(), ErrorKind::Denied);
+        assert_eq!(
+            e.message(),
+            "identity uid:1 may not push to reg.example:5000/team-b/app (policy[0] allows push to reg.example:5000/team-a/)"
+        );
+        composer
+            .authorize_push("l", &to("reg.example:5000/team-a/app:v1"), &one)
+            .await
+            .expect("inside push");
+        // uid 2 does not see uid 1's list, on any call.
+        let e = composer
+            .authorize_push("l", &to("reg.example:5000/team-b/app:v1"), &two)
+            .await
+            .expect_err("not visible");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            composer
+                .exists("l", &two.grant)
+                .await
+                .expect_err("hidden")
+                .kind(),
+            ErrorKind::NotFound
+        );
+        let report = composer
+            .remove_lists(&["l".into()], false, &two.grant)
+            .await;
+        assert_eq!(report.errors.len(), 1);
+        composer.exists("l", &one.grant).await.expect("still there");
+        // uid 2 may have its own "l".
+        composer
+            .create("l", &[], false, &AddOptions::default(), &two)
+            .await
+            .expect("own namespace");
+        assert_ne!(
+            composer.resolve_for("l", &one.grant),
+            composer.resolve_for("l", &two.grant)
+        );
+    }
 
     fn entry(os: &str, arch: &str, variant: &str, digest: &str) -> Descriptor {
         Descriptor {

@@ -52,6 +52,7 @@ fn cache_for(reg: &Registry, tag_ttl: Duration, max_stale: Duration) -> Manifest
         registries: vec![RegistryEntry {
             location: reg.host(),
             insecure: true,
+            ..Default::default()
         }],
         ..Default::default()
     };

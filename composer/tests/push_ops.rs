@@ -63,8 +63,8 @@ fn creds_for(regs: &[&Registry]) -> Credentials {
         }
     }
     Credentials {
-        any_registry: None,
         per_registry,
+        ..Default::default()
     }
 }
 

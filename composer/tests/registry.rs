@@ -392,6 +392,7 @@ fn config_with(registries: Vec<RegistryEntry>, max_manifest_size: Option<u64>) -
             xdg_runtime_dir: None,
             xdg_data_home: None,
             home: None,
+            vars: None,
         },
     )
     .unwrap_or_else(|e| panic!("test config: {e:?}"));
@@ -709,6 +710,7 @@ async fn configured_insecure_registries_fall_back_to_http() {
         vec![RegistryEntry {
             location: format!("{host}/team"),
             insecure: true,
+            ..Default::default()
         }],
         None,
     ))
@@ -740,11 +742,35 @@ async fn configured_insecure_registries_fall_back_to_http() {
         e.message(),
         format!("pinging container registry {host}: Get \"https://{host}/v2/\": http: server gave HTTP response to HTTPS client")
     );
-    // Outside the configured namespace the registry is secure too.
+    // Outside the configured namespace the registry is not in the configuration at all: refused
+    // before anything is sent, whatever the client's TLS choice.
     let e = client
         .get_manifest(&image(&format!("{host}/other:amd64")), &from_config)
         .await
         .expect_err("not covered by the entry");
+    assert_eq!(e.kind(), ErrorKind::Forbidden);
+    let insecure = Access {
+        credentials: &anon,
+        tls_verify: Some(false),
+    };
+    let e = client
+        .get_manifest(&image(&format!("{host}/other:amd64")), &insecure)
+        .await
+        .expect_err("tlsVerify=false cannot widen the configuration");
+    assert_eq!(e.kind(), ErrorKind::Forbidden);
+    // Allowed when unlisted registries are, and secure there.
+    let mut open = Config::clone(&config_with(Vec::new(), None));
+    open.registries = vec![RegistryEntry {
+        location: format!("{host}/team"),
+        insecure: true,
+        ..Default::default()
+    }];
+    open.allow_unlisted_registries = true;
+    let client = RegistryClient::new(Arc::new(open)).expect("client");
+    let e = client
+        .get_manifest(&image(&format!("{host}/other:amd64")), &from_config)
+        .await
+        .expect_err("secure outside the entry");
     assert_eq!(e.cause(), "http: server gave HTTP response to HTTPS client");
 }
 

@@ -13,9 +13,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod duration;
+mod listener;
+pub mod policy;
+mod registries;
 mod size;
 
 pub use duration::DurationText;
+pub use listener::{
+    format_socket_mode, parse_socket_mode, SocketGroup, TlsFiles, DEFAULT_SOCKET_MODE,
+};
+pub use registries::{
+    location_covers, Mirror, PullFromMirror, RegistryCredentials, RegistryEntry, Secret,
+};
 pub use size::ByteSize;
 
 /// The TCP address manifold listens on when no listener is configured.
@@ -51,10 +60,12 @@ pub enum Listen {
     Unix(PathBuf),
     /// A TCP address.
     Tcp(SocketAddr),
+    /// A TCP address that speaks TLS (certificate and key from `[tls]`).
+    Tls(SocketAddr),
 }
 
 impl Listen {
-    /// Parses `unix:///path.sock` or `tcp://HOST:PORT` (HOST an IP address).
+    /// Parses `unix:///path.sock`, `tcp://HOST:PORT` or `tls://HOST:PORT` (HOST an IP address).
     pub fn parse(uri: &str) -> Result<Self, String> {
         if let Some(path) = uri.strip_prefix("unix://") {
             if !path.starts_with('/') {
@@ -71,16 +82,24 @@ impl Listen {
                 format!("{uri:?}: expected tcp://IP:PORT, as in tcp://127.0.0.1:8585")
             });
         }
+        if let Some(addr) = uri.strip_prefix("tls://") {
+            let addr = addr.trim_end_matches('/');
+            let addr = addr.replace("localhost:", "127.0.0.1:");
+            return addr
+                .parse::<SocketAddr>()
+                .map(Listen::Tls)
+                .map_err(|_| format!("{uri:?}: expected tls://IP:PORT, as in tls://0.0.0.0:8586"));
+        }
         Err(format!(
-            "{uri:?}: expected unix:///path/to.sock or tcp://IP:PORT"
+            "{uri:?}: expected unix:///path/to.sock, tcp://IP:PORT or tls://IP:PORT"
         ))
     }
 
-    /// True for unix sockets and loopback TCP addresses.
+    /// True for unix sockets and loopback TCP (or TLS) addresses.
     pub fn is_local(&self) -> bool {
         match self {
             Listen::Unix(_) => true,
-            Listen::Tcp(a) => a.ip().is_loopback(),
+            Listen::Tcp(a) | Listen::Tls(a) => a.ip().is_loopback(),
         }
     }
 }
@@ -90,6 +109,7 @@ impl fmt::Display for Listen {
         match self {
             Listen::Unix(p) => write!(f, "unix://{}", p.display()),
             Listen::Tcp(a) => write!(f, "tcp://{a}"),
+            Listen::Tls(a) => write!(f, "tls://{a}"),
         }
     }
 }
@@ -109,6 +129,9 @@ impl Backend {
         match Listen::parse(uri)? {
             Listen::Unix(p) => Ok(Backend::Unix(p)),
             Listen::Tcp(a) => Ok(Backend::Tcp(a)),
+            Listen::Tls(_) => Err(format!(
+                "{uri:?}: a backend podman service is reached over unix:///path.sock or tcp://IP:PORT"
+            )),
         }
     }
 }
@@ -118,30 +141,6 @@ impl fmt::Display for Backend {
         match self {
             Backend::Unix(p) => write!(f, "unix://{}", p.display()),
             Backend::Tcp(a) => write!(f, "tcp://{a}"),
-        }
-    }
-}
-
-/// One `[[registry]]` entry, with the key names of containers-registries.conf(5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryEntry {
-    /// `host[:port][/namespace]` this entry applies to.
-    pub location: String,
-    /// Plain HTTP or unverified TLS is allowed for this registry.
-    #[serde(default)]
-    pub insecure: bool,
-}
-
-impl RegistryEntry {
-    /// True when this entry covers `registry/repository`.
-    pub fn matches(&self, registry: &str, repository: &str) -> bool {
-        let loc = self.location.trim_end_matches('/');
-        match loc.split_once('/') {
-            None => loc == registry,
-            Some((host, ns)) => {
-                host == registry && (repository == ns || repository.starts_with(&format!("{ns}/")))
-            }
         }
     }
 }
@@ -237,12 +236,24 @@ pub struct FileConfig {
     /// Allows a plain (non-TLS) TCP listener on a non-loopback address.
     #[serde(default)]
     pub allow_insecure_tcp_listen: bool,
+    /// The mode of unix sockets, in octal (`"0660"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_mode: Option<String>,
+    /// The group unix sockets are given: a name or a numeric ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_group: Option<String>,
     /// Worker threads of the HTTP server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
     /// Seconds a stopping manifold waits for requests in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_timeout_seconds: Option<u64>,
+    /// A containers auth.json / docker config.json with registry credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_file: Option<PathBuf>,
+    /// Allows registries no `[[registry]]` entry covers, once there are entries.
+    #[serde(default)]
+    pub allow_unlisted_registries: bool,
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
@@ -252,9 +263,15 @@ pub struct FileConfig {
     /// The manifest cache.
     #[serde(default)]
     pub cache: Cache,
+    /// The certificate and key of `tls://` listeners, and the CA of client certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
     /// Registries.
     #[serde(default, rename = "registry", skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryEntry>,
+    /// Who may do what (`[[policy]]`); none: everyone may do everything.
+    #[serde(default, rename = "policy", skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<policy::PolicyRule>,
 }
 
 /// Command-line overrides of `manifold serve`.
@@ -279,6 +296,9 @@ pub struct Environment {
     pub xdg_data_home: Option<PathBuf>,
     /// `$HOME`.
     pub home: Option<PathBuf>,
+    /// Environment variables `password_env` may name: `None` reads the process environment,
+    /// `Some` only these (tests).
+    pub vars: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl Environment {
@@ -294,6 +314,15 @@ impl Environment {
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
+            vars: None,
+        }
+    }
+
+    /// The value of environment variable `name`, if it is set and valid UTF-8.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match &self.vars {
+            Some(vars) => vars.get(name).cloned(),
+            None => std::env::var(name).ok(),
         }
     }
 }
@@ -316,10 +345,22 @@ pub struct Config {
     pub backend: Option<Backend>,
     /// Allows a plain TCP listener on a non-loopback address.
     pub allow_insecure_tcp_listen: bool,
+    /// The mode of unix sockets.
+    pub socket_mode: u32,
+    /// The group unix sockets are given, when configured.
+    pub socket_group: Option<SocketGroup>,
+    /// The certificate and key of `tls://` listeners, and the CA of client certificates.
+    pub tls: Option<TlsFiles>,
+    /// Who may do what; empty: everyone may do everything.
+    pub policy: policy::Policy,
     /// Worker threads of the HTTP server.
     pub threads: usize,
     /// Seconds a stopping manifold waits for requests in flight.
     pub shutdown_timeout_seconds: u64,
+    /// A containers auth.json / docker config.json with registry credentials.
+    pub auth_file: Option<PathBuf>,
+    /// Allows registries no `[[registry]]` entry covers, once there are entries.
+    pub allow_unlisted_registries: bool,
     /// Limits.
     pub limits: Limits,
     /// Push settings.
@@ -382,7 +423,8 @@ impl Config {
             listen = default_listeners(env);
         }
         for (i, l) in listen.iter().enumerate() {
-            if !l.is_local() && !file.allow_insecure_tcp_listen {
+            // A TLS listener may face the network; a plain one only when the operator says so.
+            if matches!(l, Listen::Tcp(_)) && !l.is_local() && !file.allow_insecure_tcp_listen {
                 let key = if listen_source == source {
                     format!("listen[{i}]")
                 } else {
@@ -413,18 +455,18 @@ impl Config {
             .clone()
             .or(file.data_dir.clone())
             .unwrap_or_else(|| default_data_dir(env));
-        for (i, r) in file.registries.iter().enumerate() {
-            let loc = r.location.trim();
-            if loc.is_empty() || loc.contains("://") || loc.contains(char::is_whitespace) {
-                return Err(err(
-                    source,
-                    &format!("registry[{i}].location"),
-                    format!(
-                        "{:?} is not a registry location: write host[:port][/namespace], without a scheme, as in \"127.0.0.1:5001\"",
-                        r.location
-                    ),
-                ));
-            }
+        let mut registries = file.registries;
+        registries::validate(&mut registries, source, env)?;
+        if file
+            .auth_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(err(
+                source,
+                "auth_file",
+                "must be the path of an auth.json file".into(),
+            ));
         }
         if file.limits.max_list_instances == 0 || file.limits.max_images_per_request == 0 {
             return Err(err(
@@ -436,6 +478,54 @@ impl Config {
         if file.push.concurrency == 0 {
             return Err(err(source, "push.concurrency", "must be at least 1".into()));
         }
+        let socket_mode = match &file.socket_mode {
+            Some(m) => parse_socket_mode(m).map_err(|p| err(source, "socket_mode", p))?,
+            None => DEFAULT_SOCKET_MODE,
+        };
+        let socket_group = file
+            .socket_group
+            .as_deref()
+            .map(SocketGroup::parse)
+            .transpose()
+            .map_err(|p| err(source, "socket_group", p))?;
+        if let Some(i) = listen.iter().position(|l| matches!(l, Listen::Tls(_))) {
+            if file.tls.is_none() {
+                let key = if listen_source == source {
+                    format!("listen[{i}]")
+                } else {
+                    "--listen".into()
+                };
+                return Err(err(
+                    listen_source,
+                    &key,
+                    format!(
+                        "{} needs a [tls] section in the configuration file with cert_file and key_file (PEM)",
+                        listen[i]
+                    ),
+                ));
+            }
+        }
+        if let Some(tls) = &file.tls {
+            let files = [
+                ("tls.cert_file", Some(&tls.cert_file)),
+                ("tls.key_file", Some(&tls.key_file)),
+                ("tls.client_ca_file", tls.client_ca_file.as_ref()),
+            ];
+            for (key, path) in files {
+                let Some(path) = path else { continue };
+                // Opened here so that check-config and start-up name the key; the contents are
+                // parsed when the listener is built.
+                if let Err(e) = std::fs::File::open(path) {
+                    return Err(err(
+                        source,
+                        key,
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                }
+            }
+        }
+        let policy = policy::Policy::from_rules(&file.policy)
+            .map_err(|(key, problem)| err(source, &key, problem))?;
         let threads = file.threads.unwrap_or(2);
         if threads == 0 {
             return Err(err(source, "threads", "must be at least 1".into()));
@@ -445,21 +535,38 @@ impl Config {
             data_dir,
             backend,
             allow_insecure_tcp_listen: file.allow_insecure_tcp_listen,
+            socket_mode,
+            socket_group,
+            tls: file.tls,
+            policy,
             threads,
             shutdown_timeout_seconds: file.shutdown_timeout_seconds.unwrap_or(10),
+            auth_file: file.auth_file,
+            allow_unlisted_registries: file.allow_unlisted_registries,
             limits: file.limits,
             push: file.push,
             cache: file.cache,
-            registries: file.registries,
+            registries,
         })
     }
 
-    /// The `[[registry]]` entry that covers `registry/repository`, the most specific first.
+    /// The `[[registry]]` entry whose `location` covers `registry/repository`, the most
+    /// specific first.
     pub fn registry_entry(&self, registry: &str, repository: &str) -> Option<&RegistryEntry> {
         self.registries
             .iter()
             .filter(|r| r.matches(registry, repository))
-            .max_by_key(|r| r.location.len())
+            .max_by_key(|r| r.location.trim_end_matches('/').len())
+    }
+
+    /// The `[[registry]]` entry whose prefix (its `prefix`, or else its `location`) covers
+    /// `registry/repository`, the longest prefix first: the entry that rewrites the reference
+    /// and whose mirrors serve it.
+    pub fn prefix_entry(&self, registry: &str, repository: &str) -> Option<&RegistryEntry> {
+        self.registries
+            .iter()
+            .filter(|r| r.matches_prefix(registry, repository))
+            .max_by_key(|r| r.effective_prefix().len())
     }
 
     /// The effective configuration as TOML, the way `manifold check-config` prints it.
@@ -469,8 +576,14 @@ impl Config {
             data_dir: Some(self.data_dir.clone()),
             backend: self.backend.as_ref().map(ToString::to_string),
             allow_insecure_tcp_listen: self.allow_insecure_tcp_listen,
+            socket_mode: Some(format_socket_mode(self.socket_mode)),
+            socket_group: self.socket_group.as_ref().map(ToString::to_string),
+            tls: self.tls.clone(),
+            policy: self.policy.written().to_vec(),
             threads: Some(self.threads),
             shutdown_timeout_seconds: Some(self.shutdown_timeout_seconds),
+            auth_file: self.auth_file.clone(),
+            allow_unlisted_registries: self.allow_unlisted_registries,
             limits: self.limits.clone(),
             push: self.push.clone(),
             cache: self.cache.clone(),
@@ -529,3 +642,5 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_access;

@@ -8,6 +8,7 @@ fn env_user() -> Environment {
         xdg_runtime_dir: Some("/run/user/1000".into()),
         xdg_data_home: Some("/home/u/.data".into()),
         home: Some("/home/u".into()),
+        vars: Some(Default::default()),
     }
 }
 

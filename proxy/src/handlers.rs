@@ -13,6 +13,7 @@ use manifold_composer::service::{
     AddOptions, AnnotateOptions, Composer, Inspected, ModifyOutcome, RegistryAccess,
 };
 use manifold_composer::{Error, ErrorKind};
+use manifold_config::policy::{Grant, Identity};
 use manifold_config::Config;
 
 use crate::libpod::goquote::quote;
@@ -46,6 +47,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The whole body.
     pub body: Bytes,
+    /// Who sent it, as its connection establishes (see [`crate::identity`]).
+    pub identity: Identity,
 }
 
 impl Request {
@@ -134,15 +137,45 @@ impl App {
         &self.composer
     }
 
-    /// Answers one request: push routes may stream, every other route answers in full.
+    /// Answers one request: push routes may stream, every other route answers in full. An
+    /// identity the policy has no rule for gets a 403 on everything but ping and version.
     pub async fn answer(&self, route: Route, req: &Request) -> Answer {
+        let grant = match self.grant(&route, req) {
+            Ok(g) => g,
+            Err(reply) => return Answer::Full(reply),
+        };
         match route {
             Route::ManifestPush {
                 name, destination, ..
-            } => self.push(&name, Some(&destination), req).await,
-            Route::ManifestPushV3 { name, .. } => self.push(&name, None, req).await,
-            route => Answer::Full(self.handle(route, req).await),
+            } => self.push(&name, Some(&destination), req, grant).await,
+            Route::ManifestPushV3 { name, .. } => self.push(&name, None, req, grant).await,
+            route => Answer::Full(self.handle(route, req, &grant).await),
         }
+    }
+
+    /// What the request's identity may do, or the 403 for an identity no rule applies to. Ping
+    /// and version stay open to everyone: clients call them before anything else, and they
+    /// reveal nothing.
+    pub fn grant(&self, route: &Route, req: &Request) -> Result<Grant, Reply> {
+        match self.config.policy.grant(&req.identity) {
+            Ok(g) => Ok(g),
+            Err(_) if matches!(route, Route::Ping | Route::Version) => {
+                Ok(Grant::unrestricted(req.identity.clone()))
+            }
+            Err(denial) => {
+                let mut reply = Reply::error(403, &denial.message, &denial.message);
+                let reference = req.header("X-Reference-Id").map(str::to_string);
+                let mut headers = response::standard_headers(reference.as_deref());
+                headers.append(&mut reply.headers);
+                reply.headers = headers;
+                Err(reply)
+            }
+        }
+    }
+
+    /// True when the policy has a rule for `identity` (so its calls may reach the backend).
+    pub fn admits(&self, identity: &Identity) -> bool {
+        self.config.policy.grant(identity).is_ok()
     }
 
     /// The largest request body a handler reads.
@@ -160,13 +193,21 @@ impl App {
         if q.bool("lookupmanifest").ok().flatten() == Some(true) {
             return false;
         }
+        // A list the client may not see is not one of manifold's lists for it.
+        let Ok(grant) = self.config.policy.grant(&req.identity) else {
+            return false;
+        };
         let names = q.strings("images");
-        names.is_empty() || names.iter().any(|n| self.composer.resolve(n).is_err())
+        names.is_empty()
+            || names
+                .iter()
+                .any(|n| self.composer.resolve_for(n, &grant).is_err())
     }
 
-    /// Answers one request, adding the headers every libpod response carries (§1.3).
-    pub async fn handle(&self, route: Route, req: &Request) -> Reply {
-        let mut reply = self.dispatch(route, req).await;
+    /// Answers one request for `grant`'s identity, adding the headers every libpod response
+    /// carries (§1.3).
+    pub async fn handle(&self, route: Route, req: &Request, grant: &Grant) -> Reply {
+        let mut reply = self.dispatch(route, req, grant).await;
         let reference = req.header("X-Reference-Id").map(str::to_string);
         let mut headers = response::standard_headers(reference.as_deref());
         headers.append(&mut reply.headers);
@@ -174,7 +215,7 @@ impl App {
         reply
     }
 
-    async fn dispatch(&self, route: Route, req: &Request) -> Reply {
+    async fn dispatch(&self, route: Route, req: &Request, grant: &Grant) -> Reply {
         match route {
             Route::Ping => {
                 let mut r = Reply::text(200, "OK");
@@ -195,14 +236,18 @@ impl App {
                 r.headers.push(("Location".into(), location));
                 r
             }
-            Route::ManifestCreate { version, name } => self.create(&version, name, req).await,
-            Route::ManifestExists { name, .. } => self.exists(&name).await,
-            Route::ManifestInspect { name, .. } => self.inspect(&name, req).await,
-            Route::ManifestModify { name, .. } => self.modify(&name, req).await,
-            Route::ManifestAddV3 { name, .. } => self.add_v3(&name, req).await,
-            Route::ManifestRemoveDigestV3 { name, .. } => self.remove_digest_v3(&name, req).await,
-            Route::ManifestDelete { name, .. } => self.delete(&name, req).await,
-            Route::ImagesRemove { .. } => self.images_remove(req).await,
+            Route::ManifestCreate { version, name } => {
+                self.create(&version, name, req, grant).await
+            }
+            Route::ManifestExists { name, .. } => self.exists(&name, grant).await,
+            Route::ManifestInspect { name, .. } => self.inspect(&name, req, grant).await,
+            Route::ManifestModify { name, .. } => self.modify(&name, req, grant).await,
+            Route::ManifestAddV3 { name, .. } => self.add_v3(&name, req, grant).await,
+            Route::ManifestRemoveDigestV3 { name, .. } => {
+                self.remove_digest_v3(&name, req, grant).await
+            }
+            Route::ManifestDelete { name, .. } => self.delete(&name, req, grant).await,
+            Route::ImagesRemove { .. } => self.images_remove(req, grant).await,
             Route::ManifestPush { .. } | Route::ManifestPushV3 { .. } => {
                 // `answer` sends push routes to `push`, which may stream.
                 let msg = "push routes are answered by App::answer";
@@ -212,7 +257,13 @@ impl App {
     }
 
     /// §3.1
-    async fn create(&self, version: &Version, create_name: CreateName, req: &Request) -> Reply {
+    async fn create(
+        &self,
+        version: &Version,
+        create_name: CreateName,
+        req: &Request,
+        grant: &Grant,
+    ) -> Reply {
         let q = Query::parse(&req.query);
         let url = req.url();
         let parsed = (|| -> Result<_, SchemaError> {
@@ -269,7 +320,8 @@ impl App {
             index_annotations,
             ..Default::default()
         };
-        let anonymous = RegistryAccess::default();
+        // Create reads registries anonymously (as podman does), under the caller's grant.
+        let anonymous = RegistryAccess::new(Credentials::default(), None, grant.clone());
         let id = match self
             .composer
             .create(&name, &images, amend, &add, &anonymous)
@@ -295,9 +347,9 @@ impl App {
                     Ok(outcome) if outcome.errors.is_empty() => {}
                     Ok(outcome) => {
                         let e = first_error(outcome);
-                        return Reply::from_error(500, &e);
+                        return Reply::from_error(denied_or(&e, 500), &e);
                     }
-                    Err(e) => return Reply::from_error(500, &e),
+                    Err(e) => return Reply::from_error(denied_or(&e, 500), &e),
                 }
             }
         }
@@ -306,8 +358,8 @@ impl App {
     }
 
     /// §3.2
-    async fn exists(&self, name: &str) -> Reply {
-        match self.composer.exists(name).await {
+    async fn exists(&self, name: &str, grant: &Grant) -> Reply {
+        match self.composer.exists(name, grant).await {
             Ok(()) => Reply::no_content(),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 Reply::error(404, "manifest not found", "manifest not found")
@@ -317,7 +369,7 @@ impl App {
     }
 
     /// §3.3
-    async fn inspect(&self, name: &str, req: &Request) -> Reply {
+    async fn inspect(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
         let q = Query::parse(&req.query);
         let tls_verify = match tls_verify_param(&q, &req.url()) {
             Ok(v) => v,
@@ -327,10 +379,7 @@ impl App {
             Ok(c) => c,
             Err(reply) => return reply,
         };
-        let access = RegistryAccess {
-            credentials,
-            tls_verify,
-        };
+        let access = RegistryAccess::new(credentials, tls_verify, grant.clone());
         match self.composer.inspect(name, &access).await {
             Ok(Inspected::Local(list)) | Ok(Inspected::RemoteList(list)) => {
                 Reply::json(200, response::write_json(&list_data(&list)))
@@ -339,12 +388,12 @@ impl App {
                 200,
                 response::write_json(&ManifestListData::new(media_type, Vec::new())),
             ),
-            Err(e) => Reply::from_error(404, &e),
+            Err(e) => Reply::from_error(denied_or(&e, 404), &e),
         }
     }
 
     /// §3.4
-    async fn modify(&self, name: &str, req: &Request) -> Reply {
+    async fn modify(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
         let url = req.url();
         if req
             .header("Content-Type")
@@ -364,7 +413,7 @@ impl App {
                 return Reply::error(500, &format!("decoding modify request: {e}"), e.as_str())
             }
         };
-        let id = match self.composer.resolve(name) {
+        let id = match self.composer.resolve_for(name, grant) {
             Ok(id) => id,
             Err(e) => return Reply::from_error(404, &e),
         };
@@ -395,10 +444,7 @@ impl App {
             Ok(c) => c,
             Err(reply) => return reply,
         };
-        let access = RegistryAccess {
-            credentials,
-            tls_verify,
-        };
+        let access = RegistryAccess::new(credentials, tls_verify, grant.clone());
         let instance = instance_update(&opts, annotations);
         let subject = Some(opts.subject.clone()).filter(|s| !s.is_empty());
         let outcome = match opts.operation.to_ascii_lowercase().as_str() {
@@ -411,7 +457,7 @@ impl App {
                 };
                 self.composer.add(&id, &opts.images, &add, &access).await
             }
-            "remove" => self.composer.remove(&id, &opts.images).await,
+            "remove" => self.composer.remove(&id, &opts.images, grant).await,
             "annotate" => {
                 let annotate = AnnotateOptions {
                     instance,
@@ -439,7 +485,7 @@ impl App {
     }
 
     /// §3.7, v3 add.
-    async fn add_v3(&self, name: &str, req: &Request) -> Reply {
+    async fn add_v3(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
         let opts = match decode_add_options(&req.body) {
             Ok(o) => o,
             Err(e) => return Reply::error(500, &format!("decoding AddV3 query: {e}"), e.as_str()),
@@ -448,7 +494,7 @@ impl App {
             Ok(c) => c,
             Err(reply) => return reply,
         };
-        let id = match self.composer.resolve(name) {
+        let id = match self.composer.resolve_for(name, grant) {
             Ok(id) => id,
             Err(e) => return Reply::from_error(404, &e),
         };
@@ -474,29 +520,26 @@ impl App {
             index_annotations: BTreeMap::new(),
             subject: None,
         };
-        let access = RegistryAccess {
-            credentials,
-            tls_verify,
-        };
+        let access = RegistryAccess::new(credentials, tls_verify, grant.clone());
         match self.composer.add(&id, &opts.images, &add, &access).await {
             Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
             Ok(o) => Reply::from_error(500, &first_error(o)),
-            Err(e) => Reply::from_error(500, &e),
+            Err(e) => Reply::from_error(denied_or(&e, 500), &e),
         }
     }
 
     /// §3.7, v3 remove by digest.
-    async fn remove_digest_v3(&self, name: &str, req: &Request) -> Reply {
+    async fn remove_digest_v3(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
         let q = Query::parse(&req.query);
         let digest = q.string("digest").unwrap_or_default();
-        let id = match self.composer.resolve(name) {
+        let id = match self.composer.resolve_for(name, grant) {
             Ok(id) => id,
             Err(e) => return Reply::from_error(404, &e),
         };
         if let Err(e) = manifold_composer::oci::validate_digest(&digest) {
             return Reply::from_error(400, &e);
         }
-        match self.composer.remove(&id, &[digest]).await {
+        match self.composer.remove(&id, &[digest], grant).await {
             Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
             Ok(o) => Reply::from_error(500, &first_error(o)),
             Err(e) => Reply::from_error(500, &e),
@@ -504,13 +547,13 @@ impl App {
     }
 
     /// §3.6
-    async fn delete(&self, name: &str, req: &Request) -> Reply {
+    async fn delete(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
         let q = Query::parse(&req.query);
         let ignore = match q.bool("ignore") {
             Ok(v) => v.unwrap_or(false),
             Err(e) => return bad_params(&req.url(), &e),
         };
-        if let Err(e) = self.composer.resolve(name) {
+        if let Err(e) = self.composer.resolve_for(name, grant) {
             if e.kind() == ErrorKind::NotFound && ignore {
                 return Reply::json(200, response::remove_report(&[], &[], 0, Some(&[])));
             }
@@ -518,7 +561,7 @@ impl App {
         }
         let report = self
             .composer
-            .remove_lists(&[name.to_string()], ignore)
+            .remove_lists(&[name.to_string()], ignore, grant)
             .await;
         if let Some(e) = report.errors.first() {
             return Reply::from_error(not_found_or_500(e), e);
@@ -530,7 +573,7 @@ impl App {
     }
 
     /// §3.8: `podman manifest rm` and `push --rm`.
-    async fn images_remove(&self, req: &Request) -> Reply {
+    async fn images_remove(&self, req: &Request, grant: &Grant) -> Reply {
         let q = Query::parse(&req.query);
         let parsed = (|| -> Result<_, SchemaError> {
             Ok((
@@ -543,7 +586,7 @@ impl App {
             Err(e) => return bad_params(&req.url(), &e),
         };
         let names = q.strings("images");
-        let report = self.composer.remove_lists(&names, ignore).await;
+        let report = self.composer.remove_lists(&names, ignore, grant).await;
         let errors: Vec<String> = report
             .errors
             .iter()
@@ -724,7 +767,7 @@ fn first_error(o: ModifyOutcome) -> Error {
 fn create_status(e: &Error) -> u16 {
     match e.kind() {
         ErrorKind::InvalidInput if e.message().starts_with("invalid image name") => 400,
-        ErrorKind::LocalTransport | ErrorKind::Forbidden => status_for(e, 500),
+        ErrorKind::LocalTransport | ErrorKind::Forbidden | ErrorKind::Denied => status_for(e, 500),
         _ => 500,
     }
 }
@@ -801,12 +844,22 @@ fn decode_data(data: Option<&str>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// A policy refusal is a 403 wherever it happens (podman has no policy, so no route of its fixes
+/// another status for it); any other error keeps the route's `status`.
+pub(crate) fn denied_or(e: &Error, status: u16) -> u16 {
+    if e.kind() == ErrorKind::Denied {
+        403
+    } else {
+        status
+    }
+}
+
 /// One place that maps composer error kinds to statuses where podman's route does not fix one.
 fn status_for(e: &Error, default: u16) -> u16 {
     match e.kind() {
         ErrorKind::NotFound => 404,
         ErrorKind::LocalTransport | ErrorKind::InvalidInput => 400,
-        ErrorKind::Forbidden => 403,
+        ErrorKind::Forbidden | ErrorKind::Denied => 403,
         _ => default,
     }
 }

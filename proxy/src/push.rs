@@ -7,6 +7,8 @@ use manifold_composer::list::ListFormat;
 use manifold_composer::push::PushOptions;
 use manifold_composer::reference::ImageRef;
 use manifold_composer::service::RegistryAccess;
+use manifold_composer::ErrorKind;
+use manifold_config::policy::Grant;
 use tokio::sync::mpsc;
 
 use crate::handlers::{bad_params, credentials_for_push, tls_verify_param, App, Reply, Request};
@@ -40,12 +42,30 @@ struct PushParams {
 
 impl App {
     /// Answers `POST …/manifests/{name}/registry/{destination}` (v4+) or
-    /// `POST /v3/…/manifests/{name}/push?destination=` (`destination` is `None`; always quiet).
-    pub async fn push(&self, name: &str, destination: Option<&str>, req: &Request) -> Answer {
-        let params = match push_params(destination, req) {
+    /// `POST /v3/…/manifests/{name}/push?destination=` (`destination` is `None`; always quiet),
+    /// for `grant`'s identity.
+    pub async fn push(
+        &self,
+        name: &str,
+        destination: Option<&str>,
+        req: &Request,
+        grant: Grant,
+    ) -> Answer {
+        let params = match push_params(destination, req, grant) {
             Ok(p) => p,
             Err(reply) => return Answer::Full(reply),
         };
+        // A refusal is a 403 before anything is written, streamed push or not; other failures
+        // keep podman's shapes below (a 400, or the error line of the stream).
+        if let Err(e) = self
+            .composer()
+            .authorize_push(name, &params.options, &params.access)
+            .await
+        {
+            if e.kind() == ErrorKind::Denied {
+                return Answer::Full(Reply::error(403, e.message(), e.cause()));
+            }
+        }
         if params.quiet {
             let (progress, _) = mpsc::unbounded_channel();
             let result = self
@@ -55,6 +75,9 @@ impl App {
             return Answer::Full(match result {
                 Ok(digest) => {
                     Reply::json(200, response::write_json(&ManifestPushReport::done(digest)))
+                }
+                Err(e) if e.kind() == ErrorKind::Denied => {
+                    Reply::error(403, e.message(), e.cause())
                 }
                 Err(e) => Reply::error(
                     400,
@@ -103,8 +126,12 @@ fn go_quoted(s: &str) -> String {
     crate::libpod::goquote::quote(s)
 }
 
-/// Decodes a push request's query and headers (§3.5).
-fn push_params(destination: Option<&str>, req: &Request) -> Result<PushParams, Reply> {
+/// Decodes a push request's query and headers (§3.5); `grant` is what the caller may do.
+fn push_params(
+    destination: Option<&str>,
+    req: &Request,
+    grant: Grant,
+) -> Result<PushParams, Reply> {
     let q = Query::parse(&req.query);
     let url = req.url();
     let flags = (|| -> Result<_, SchemaError> {
@@ -148,10 +175,7 @@ fn push_params(destination: Option<&str>, req: &Request) -> Result<PushParams, R
             all,
             format,
         },
-        access: RegistryAccess {
-            credentials,
-            tls_verify,
-        },
+        access: RegistryAccess::new(credentials, tls_verify, grant),
     })
 }
 

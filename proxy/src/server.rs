@@ -1,5 +1,12 @@
 //! The pingora server: listeners, the `ProxyHttp` front that answers manifest calls locally and
 //! forwards the rest, and shutdown that lets requests in flight finish.
+//!
+//! Listeners: `tcp://` (plain), `tls://` (rustls, settings from [`crate::tls`]) and `unix://`
+//! sockets with the configured `socket_mode`. pingora binds sockets inside `Server::run` and has
+//! no hook after the bind, so `socket_group` is applied by a watcher thread that changes the
+//! socket's group as soon as the socket file appears (stale files are removed before start, so
+//! the first socket seen is the new one). Until then the socket has manifold's own group; with
+//! the default mode that only keeps the configured group out for those few milliseconds.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,13 +16,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use manifold_composer::service::Composer;
-use manifold_config::{Backend, Config, Listen};
+use manifold_config::{Backend, Config, Listen, SocketGroup};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
 
 use crate::handlers::{self, App, Reply, Request};
+use crate::identity;
 use crate::push::Answer;
 use crate::route::{route, Route};
 
@@ -65,9 +73,22 @@ pub fn serve(config: Config) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(&server.configuration, front);
+    let socket_gid = config
+        .socket_group
+        .as_ref()
+        .map(resolve_group)
+        .transpose()?;
+    let mut sockets = Vec::new();
     for listen in &config.listen {
         match listen {
             Listen::Tcp(addr) => service.add_tcp(&addr.to_string()),
+            Listen::Tls(addr) => {
+                let files = config.tls.as_ref().ok_or_else(|| {
+                    format!("{listen} needs a [tls] section with cert_file and key_file")
+                })?;
+                let settings = crate::tls::settings(files)?;
+                service.add_tls_with_settings(&addr.to_string(), None, settings);
+            }
             Listen::Unix(path) => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -81,12 +102,21 @@ pub fn serve(config: Config) -> Result<(), String> {
                 let path = path
                     .to_str()
                     .ok_or_else(|| format!("socket path {} is not UTF-8", path.display()))?;
-                service.add_uds(path, Some(std::fs::Permissions::from_mode(0o660)));
+                service.add_uds(
+                    path,
+                    Some(std::fs::Permissions::from_mode(config.socket_mode)),
+                );
+                sockets.push(std::path::PathBuf::from(path));
             }
         }
         tracing::info!(%listen, "listening");
     }
     server.add_service(service);
+    if let Some(gid) = socket_gid {
+        if !sockets.is_empty() {
+            set_group_when_bound(sockets, gid);
+        }
+    }
     let shutdown = DrainingShutdown {
         inflight,
         timeout: Duration::from_secs(config.shutdown_timeout_seconds),
@@ -96,6 +126,54 @@ pub fn serve(config: Config) -> Result<(), String> {
     });
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The group ID `socket_group` names.
+fn resolve_group(group: &SocketGroup) -> Result<u32, String> {
+    match group {
+        SocketGroup::Gid(gid) => Ok(*gid),
+        SocketGroup::Name(name) => match nix::unistd::Group::from_name(name) {
+            Ok(Some(g)) => Ok(g.gid.as_raw()),
+            Ok(None) => Err(format!(
+                "socket_group: there is no group named {name:?} on this system"
+            )),
+            Err(e) => Err(format!("socket_group: cannot look up group {name:?}: {e}")),
+        },
+    }
+}
+
+/// How long the group watcher waits for pingora to bind the sockets.
+const BIND_WAIT: Duration = Duration::from_secs(30);
+
+/// Gives every socket in `paths` the group `gid` as soon as pingora has bound it.
+fn set_group_when_bound(mut paths: Vec<std::path::PathBuf>, gid: u32) {
+    use std::os::unix::fs::FileTypeExt as _;
+    let spawned = std::thread::Builder::new()
+        .name("socket-group".into())
+        .spawn(move || {
+            let deadline = std::time::Instant::now() + BIND_WAIT;
+            while !paths.is_empty() && std::time::Instant::now() < deadline {
+                paths.retain(|path| {
+                    let bound = std::fs::symlink_metadata(path)
+                        .is_ok_and(|m| m.file_type().is_socket());
+                    if !bound {
+                        return true;
+                    }
+                    match std::os::unix::fs::chown(path, None, Some(gid)) {
+                        Ok(()) => tracing::info!(socket = %path.display(), gid, "socket group set"),
+                        Err(e) => tracing::error!(socket = %path.display(), gid, error = %e, "cannot set the socket group (socket_group)"),
+                    }
+                    false
+                });
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            for path in paths {
+                tracing::error!(socket = %path.display(), "the socket did not appear; its group is not set");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the socket group watcher");
+    }
 }
 
 /// Waits for SIGTERM or SIGINT, then for local requests in flight to finish (bounded), then
@@ -240,8 +318,11 @@ impl ProxyHttp for Front {
                 )
             })
             .collect();
+        let identity = identity::of_session(session);
         let route = route(&method, &path);
-        if route == Route::Forward && self.backend.is_some() {
+        // Identities without a rule reach nothing, the backend included: they get the 403 below.
+        let may_forward = self.backend.is_some() && self.app.admits(&identity);
+        if route == Route::Forward && may_forward {
             return Ok(false);
         }
         let mut request = Request {
@@ -250,8 +331,9 @@ impl ProxyHttp for Front {
             query,
             headers,
             body: Bytes::new(),
+            identity,
         };
-        if self.backend.is_some() && self.app.should_forward(&route, &request) {
+        if may_forward && self.app.should_forward(&route, &request) {
             return Ok(false);
         }
         self.inflight.fetch_add(1, Ordering::SeqCst);
@@ -265,11 +347,11 @@ impl ProxyHttp for Front {
         };
         match answer {
             Answer::Full(reply) => {
-                tracing::info!(method = %request.method, path = %request.path, status = reply.status, "answered");
+                tracing::info!(method = %request.method, path = %request.path, identity = %request.identity, status = reply.status, "answered");
                 Self::write_reply(session, &request, reply).await?;
             }
             Answer::Stream { headers, body } => {
-                tracing::info!(method = %request.method, path = %request.path, status = 200, "streaming");
+                tracing::info!(method = %request.method, path = %request.path, identity = %request.identity, status = 200, "streaming");
                 Self::write_stream(session, headers, body).await?;
             }
         }

@@ -5,6 +5,11 @@
 //! of the credential, never the credential: the salt is random per cache, so an identity seen in
 //! memory (or a debugger) cannot be checked against guessed passwords offline, and two caches
 //! never agree on one. Anonymous access is an identity of its own.
+//!
+//! A credential from manifold's own configuration is identified by where it is configured
+//! (`registry[1].credentials`, a helper, an `auth_file` key) and its user name, never by its
+//! secret: every client it serves is the same reader, and a helper may hand out a rotated
+//! secret for the same account.
 
 use std::fmt;
 
@@ -17,8 +22,10 @@ use crate::credentials::Auth;
 pub enum Identity {
     /// No credential: what anyone can read.
     Anonymous,
-    /// A credential, as a salted SHA-256 of every part of it.
+    /// A credential a client sent, as a salted SHA-256 of every part of it.
     Credential([u8; 32]),
+    /// A configured credential, as a salted SHA-256 of where it is configured.
+    Configured([u8; 32]),
 }
 
 impl Identity {
@@ -47,6 +54,16 @@ impl Identity {
         }
         Identity::Credential(h.finalize().into())
     }
+
+    /// The identity of the configured credential described by `label` (where it is configured
+    /// and its user name; no secret) under `salt`.
+    pub fn configured(salt: &[u8], label: &str) -> Identity {
+        let mut h = Sha256::new();
+        field(&mut h, salt);
+        field(&mut h, b"configured");
+        field(&mut h, label.as_bytes());
+        Identity::Configured(h.finalize().into())
+    }
 }
 
 fn field(h: &mut Sha256, bytes: &[u8]) {
@@ -61,6 +78,7 @@ impl fmt::Debug for Identity {
             // A prefix is enough to tell identities apart in a log; the hash is not a secret,
             // but there is no reason to print all of it.
             Identity::Credential(hash) => write!(f, "Credential({}…)", hex::encode(&hash[..4])),
+            Identity::Configured(hash) => write!(f, "Configured({}…)", hex::encode(&hash[..4])),
         }
     }
 }
@@ -121,6 +139,23 @@ mod tests {
             Identity::of(b"one", Some(&auth)),
             Identity::of(b"two", Some(&auth))
         );
+    }
+
+    #[test]
+    fn configured_identities_differ_from_client_ones() {
+        let salt = b"salt";
+        let a = Identity::configured(salt, "registry[0].credentials ci");
+        assert_eq!(a, Identity::configured(salt, "registry[0].credentials ci"));
+        assert_ne!(a, Identity::configured(salt, "registry[1].credentials ci"));
+        assert_ne!(
+            a,
+            Identity::configured(b"other", "registry[0].credentials ci")
+        );
+        assert_ne!(
+            a,
+            Identity::of(salt, Some(&basic("ci", "registry[0].credentials")))
+        );
+        assert!(format!("{a:?}").starts_with("Configured("));
     }
 
     #[test]

@@ -13,6 +13,15 @@
 //! - **access confirmations**: per (registry, repository, credential [`Identity`], TLS mode), the
 //!   instant a read with that credential last succeeded. Fresh for `tag_ttl` as well.
 //!
+//! # Where and as whom
+//!
+//! Every read is first resolved by the registry client into routes (allow-list, prefix
+//! rewrites, mirrors, the credential per place; see [`crate::registry::route`]) and the places
+//! are tried in order. Everything here is keyed by the *effective* place: a manifest read from
+//! a mirror is cached under the mirror's registry and repository, and a confirmation of access
+//! there says nothing about the primary location. A configured credential has an identity of
+//! its own, derived from where it is configured, never from its secret.
+//!
 //! # Credentials
 //!
 //! Content fetched with one client's credentials is served to another only once that client's
@@ -48,7 +57,6 @@ mod entry;
 mod flight;
 mod identity;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,11 +64,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 
-use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci::{self, RawManifest};
 use crate::reference::ImageRef;
-use crate::registry::{Access, RegistryClient};
+use crate::registry::{Access, CredentialSource, RegistryClient, Route};
 use entry::{EntryExpiry, Freshness, Key, Repo, TagEntry, Value, Who};
 use flight::Flights;
 
@@ -124,23 +131,20 @@ enum Want {
     Head,
 }
 
-/// One request as the cache sees it: what, where, who, and the one credential it needs (owned,
-/// so a flight can outlive the request that started it).
+/// One request as the cache sees it: the route (effective place, TLS mode and the one
+/// credential it needs, owned, so a flight can outlive the request that started it), and the
+/// keys derived from it.
 #[derive(Clone)]
 struct Caller {
-    image: ImageRef,
+    route: Route,
     repo: Repo,
     who: Who,
-    credentials: Credentials,
-    tls_verify: Option<bool>,
 }
 
 impl Caller {
-    fn access(&self) -> Access<'_> {
-        Access {
-            credentials: &self.credentials,
-            tls_verify: self.tls_verify,
-        }
+    /// The effective reference.
+    fn image(&self) -> &ImageRef {
+        self.route.image()
     }
 
     fn access_key(&self) -> Key {
@@ -155,7 +159,7 @@ impl Caller {
         Key::Tag {
             repo: self.repo.clone(),
             tag: self
-                .image
+                .image()
                 .tag
                 .clone()
                 .unwrap_or_else(|| "latest".to_string()),
@@ -227,9 +231,40 @@ impl ManifestCache {
 
     /// [`RegistryClient::get_manifest`] through the cache: the exact bytes, from memory when
     /// the tag is fresh (or the reference is a digest) and the caller's access is confirmed.
+    /// Mirrors are tried before the primary location, each cached under its own place.
     pub async fn get_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<RawManifest> {
-        let caller = self.inner.caller(image, access);
-        let m = match &image.digest {
+        self.get_manifest_with_route(image, access)
+            .await
+            .map(|(m, _)| m)
+    }
+
+    /// [`ManifestCache::get_manifest`], and the route of the place that answered: where the
+    /// manifest was actually read (a mirror, a rewritten location), for reading its children and
+    /// blobs from the same place and recording it as their source.
+    pub async fn get_manifest_with_route(
+        &self,
+        image: &ImageRef,
+        access: &Access<'_>,
+    ) -> Result<(RawManifest, Route)> {
+        let found = self
+            .inner
+            .client
+            .first_answer(image, access, |route| {
+                Box::pin(async move { self.get_manifest_at(&route).await.map(Some) })
+            })
+            .await?;
+        found.ok_or_else(|| {
+            Error::new(
+                ErrorKind::RegistryNotFound,
+                format!("{image}: manifest unknown"),
+            )
+        })
+    }
+
+    /// [`RegistryClient::get_manifest_at`] through the cache: one place only.
+    pub async fn get_manifest_at(&self, route: &Route) -> Result<RawManifest> {
+        let caller = self.inner.caller(route);
+        let m = match &route.image().digest {
             Some(digest) => self.inner.manifest_by_digest(&caller, digest).await?,
             None => self.inner.manifest_by_tag(&caller).await?,
         };
@@ -237,10 +272,22 @@ impl ManifestCache {
     }
 
     /// [`RegistryClient::head_manifest`] through the cache: `(digest, media type, size)` from
-    /// memory when known and the caller's access is confirmed, else one HEAD.
+    /// memory when known and the caller's access is confirmed, else one HEAD; mirrors first.
     pub async fn head_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<HeadResult> {
-        let caller = self.inner.caller(image, access);
-        match &image.digest {
+        let found = self
+            .inner
+            .client
+            .first_answer(image, access, |route| {
+                Box::pin(async move { self.head_manifest_at(&route).await })
+            })
+            .await?;
+        Ok(found.map(|(h, _)| h))
+    }
+
+    /// [`RegistryClient::head_manifest_at`] through the cache: one place only.
+    pub async fn head_manifest_at(&self, route: &Route) -> Result<HeadResult> {
+        let caller = self.inner.caller(route);
+        match &route.image().digest {
             Some(digest) => {
                 if let Some(m) = self.inner.manifest(&caller.manifest_key(digest)).await {
                     if self.inner.access(&caller).await == Freshness::Fresh {
@@ -261,11 +308,8 @@ impl ManifestCache {
         }
     }
 
-    /// [`RegistryClient::get_blob`] through the cache (image configs: small blobs).
-    ///
-    /// A client whose access to the repository is not confirmed yet is served cached bytes
-    /// after its own HEAD of the blob succeeds; in the add path the manifest read just before
-    /// has confirmed access already, so the config comes from memory.
+    /// [`RegistryClient::get_blob`] through the cache (image configs: small blobs), mirrors
+    /// first.
     pub async fn get_blob(
         &self,
         image: &ImageRef,
@@ -273,7 +317,29 @@ impl ManifestCache {
         access: &Access<'_>,
     ) -> Result<Bytes> {
         oci::validate_digest(digest)?;
-        let caller = self.inner.caller(image, access);
+        let found = self
+            .inner
+            .client
+            .first_answer(image, access, |route| {
+                Box::pin(async move { self.get_blob_at(&route, digest).await.map(Some) })
+            })
+            .await?;
+        found.map(|(b, _)| b).ok_or_else(|| {
+            Error::new(
+                ErrorKind::RegistryNotFound,
+                format!("{digest}: blob unknown"),
+            )
+        })
+    }
+
+    /// [`RegistryClient::get_blob_at`] through the cache: one place only.
+    ///
+    /// A client whose access to the repository is not confirmed yet is served cached bytes
+    /// after its own HEAD of the blob succeeds; in the add path the manifest read just before
+    /// has confirmed access already, so the config comes from memory.
+    pub async fn get_blob_at(&self, route: &Route, digest: &str) -> Result<Bytes> {
+        oci::validate_digest(digest)?;
+        let caller = self.inner.caller(route);
         let key = caller.blob_key(digest);
         if let Some(b) = self.inner.blob(&key).await {
             if self.inner.access(&caller).await == Freshness::Fresh {
@@ -289,22 +355,32 @@ impl ManifestCache {
     }
 
     /// Forgets what `image`'s tag resolved to, so the next read asks the registry: for after
-    /// manifold itself wrote that tag (a push).
+    /// manifold itself wrote that tag (a push). The cache keys by effective place, so the tag
+    /// is forgotten where a write to `image` goes (after rewrites) as well as as named.
     pub async fn invalidate_tag(&self, image: &ImageRef) {
-        let repo = Repo {
-            registry: image.registry.clone(),
-            repository: image.repository.clone(),
-        };
-        let tag = image.tag.clone().unwrap_or_else(|| "latest".to_string());
-        for insecure in [false, true] {
-            self.inner
-                .entries
-                .invalidate(&Key::Tag {
-                    repo: repo.clone(),
-                    tag: tag.clone(),
-                    insecure,
-                })
-                .await;
+        let mut places = vec![image.clone()];
+        match self.inner.client.write_image(image) {
+            Ok(effective) if effective != *image => places.push(effective),
+            Ok(_) => {}
+            // Nothing was written to a place the configuration refuses.
+            Err(_) => {}
+        }
+        for place in places {
+            let repo = Repo {
+                registry: place.registry.clone(),
+                repository: place.repository.clone(),
+            };
+            let tag = place.tag.clone().unwrap_or_else(|| "latest".to_string());
+            for insecure in [false, true] {
+                self.inner
+                    .entries
+                    .invalidate(&Key::Tag {
+                        repo: repo.clone(),
+                        tag: tag.clone(),
+                        insecure,
+                    })
+                    .await;
+            }
         }
     }
 
@@ -336,28 +412,23 @@ fn tag_entry_of(m: &RawManifest, at: Instant) -> Arc<TagEntry> {
 }
 
 impl Inner {
-    fn caller(&self, image: &ImageRef, access: &Access<'_>) -> Caller {
-        let auth = access.credentials.for_registry(&image.registry);
-        let insecure =
-            self.client
-                .is_insecure(&image.registry, &image.repository, access.tls_verify);
+    fn caller(&self, route: &Route) -> Caller {
+        let image = route.image();
+        let identity = match route.credential_source() {
+            CredentialSource::Anonymous => Identity::Anonymous,
+            CredentialSource::Client => Identity::of(&self.salt, route.auth()),
+            CredentialSource::Configured(label) => Identity::configured(&self.salt, label),
+        };
         Caller {
-            image: image.clone(),
+            route: route.clone(),
             repo: Repo {
                 registry: image.registry.clone(),
                 repository: image.repository.clone(),
             },
             who: Who {
-                identity: Identity::of(&self.salt, auth),
-                insecure,
+                identity,
+                insecure: route.insecure(),
             },
-            // Only the credential this registry gets, as the one credential for any registry:
-            // the client picks the same one, and nothing else is copied.
-            credentials: Credentials {
-                any_registry: auth.cloned(),
-                per_registry: BTreeMap::new(),
-            },
-            tls_verify: access.tls_verify,
         }
     }
 
@@ -440,7 +511,7 @@ impl Inner {
                 return Ok(m);
             }
             // Resolution fresh, bytes evicted: fetch them by digest.
-            let target = caller.image.with_digest(&entry.digest);
+            let target = caller.route.with_digest(&entry.digest);
             return self.load_manifest(caller, target).await;
         }
         match self.resolve_tag(caller, Want::Manifest).await? {
@@ -451,12 +522,12 @@ impl Inner {
                 entry,
                 manifest: None,
             } => {
-                let target = caller.image.with_digest(&entry.digest);
+                let target = caller.route.with_digest(&entry.digest);
                 self.load_manifest(caller, target).await
             }
             // The HEAD said 404: a GET gives the registry's own words (or, if the tag appeared
             // meanwhile, the manifest).
-            TagOutcome::Missing => self.load_manifest(caller, caller.image.clone()).await,
+            TagOutcome::Missing => self.load_manifest(caller, caller.route.clone()).await,
         }
     }
 
@@ -474,7 +545,7 @@ impl Inner {
                 return Ok(m);
             }
         }
-        self.load_manifest(caller, caller.image.clone()).await
+        self.load_manifest(caller, caller.route.clone()).await
     }
 
     /// Revalidates (HEAD) or first resolves (GET, or HEAD for [`Want::Head`]) the caller's tag
@@ -511,7 +582,7 @@ impl Inner {
                         (Err(err), Some(e))
                             if is_upstream_failure(&err) && access != Freshness::Expired =>
                         {
-                            inner.warn_stale(&c, c.image.reference(), &err);
+                            inner.warn_stale(&c, c.image().reference(), &err);
                             let manifest = inner.manifest(&c.manifest_key(&e.digest)).await;
                             Ok(TagOutcome::Found { entry: e, manifest })
                         }
@@ -526,10 +597,7 @@ impl Inner {
     /// One HEAD of the caller's tag; on success the resolution and the caller's access are
     /// recorded.
     async fn head_tag(&self, caller: &Caller, started: Instant) -> Result<TagOutcome> {
-        let Some((digest, media_type, size)) = self
-            .client
-            .head_manifest(&caller.image, &caller.access())
-            .await?
+        let Some((digest, media_type, size)) = self.client.head_manifest_at(&caller.route).await?
         else {
             return Ok(TagOutcome::Missing);
         };
@@ -548,11 +616,7 @@ impl Inner {
 
     /// One GET of the caller's tag; on success bytes, resolution and access are recorded.
     async fn get_tag(&self, caller: &Caller, started: Instant) -> Result<TagOutcome> {
-        let m = Arc::new(
-            self.client
-                .get_manifest(&caller.image, &caller.access())
-                .await?,
-        );
+        let m = Arc::new(self.client.get_manifest_at(&caller.route).await?);
         let entry = tag_entry_of(&m, started);
         let key = caller.manifest_key(&m.digest);
         self.record_manifest(caller, key, &m, Some(Arc::clone(&entry)), started)
@@ -587,9 +651,10 @@ impl Inner {
     async fn load_manifest(
         self: &Arc<Self>,
         caller: &Caller,
-        target: ImageRef,
+        target: Route,
     ) -> Result<Arc<RawManifest>> {
-        let key = match &target.digest {
+        let digest = target.image().digest.clone();
+        let key = match &digest {
             Some(d) => caller.manifest_key(d),
             None => caller.tag_key(),
         };
@@ -599,7 +664,7 @@ impl Inner {
             .run((key, caller.who), move || {
                 async move {
                     let started = Instant::now();
-                    let cached = match &target.digest {
+                    let cached = match &digest {
                         Some(d) => inner.manifest(&c.manifest_key(d)).await,
                         None => None,
                     };
@@ -609,14 +674,14 @@ impl Inner {
                             return Ok(Arc::clone(m));
                         }
                     }
-                    match inner.client.get_manifest(&target, &c.access()).await {
+                    match inner.client.get_manifest_at(&target).await {
                         Ok(m) => {
                             let m = Arc::new(m);
-                            let tag = match &target.digest {
+                            let tag = match &digest {
                                 Some(_) => None,
                                 None => Some(tag_entry_of(&m, started)),
                             };
-                            let key = c.manifest_key(target.digest.as_deref().unwrap_or(&m.digest));
+                            let key = c.manifest_key(digest.as_deref().unwrap_or(&m.digest));
                             inner.record_manifest(&c, key, &m, tag, started).await;
                             Ok(m)
                         }
@@ -625,7 +690,7 @@ impl Inner {
                                 if is_upstream_failure(&err)
                                     && inner.access(&c).await != Freshness::Expired =>
                             {
-                                inner.warn_stale(&c, target.reference(), &err);
+                                inner.warn_stale(&c, target.image().reference(), &err);
                                 Ok(m)
                             }
                             _ => Err(err),
@@ -648,7 +713,7 @@ impl Inner {
             .run(key, move || {
                 async move {
                     let started = Instant::now();
-                    match inner.client.head_manifest(&c.image, &c.access()).await {
+                    match inner.client.head_manifest_at(&c.route).await {
                         Ok(Some(found)) => {
                             inner.confirm(&c, started).await;
                             Ok(Some(found))
@@ -684,11 +749,7 @@ impl Inner {
             .run((key, caller.who), move || {
                 async move {
                     let started = Instant::now();
-                    match inner
-                        .client
-                        .blob_exists(&c.image, &digest, &c.access())
-                        .await
-                    {
+                    match inner.client.blob_exists_at(&c.route, &digest).await {
                         Ok(Some(_)) => {
                             inner.confirm(&c, started).await;
                             Ok(true)
@@ -726,7 +787,7 @@ impl Inner {
                             return Ok(b.clone());
                         }
                     }
-                    match inner.client.get_blob(&c.image, &digest, &c.access()).await {
+                    match inner.client.get_blob_at(&c.route, &digest).await {
                         Ok(b) => {
                             inner.entries.insert(key, Value::Blob(b.clone())).await;
                             inner.confirm(&c, started).await;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use manifold_config::{ByteSize, Config, DurationText};
 
 use super::*;
-use crate::credentials::{Auth, Secret};
+use crate::credentials::{Auth, Credentials, Secret};
 
 fn settings(max_bytes: u64, tag_ttl: Duration, max_stale: Duration) -> manifold_config::Cache {
     manifold_config::Cache {
@@ -73,7 +73,14 @@ fn access(credentials: &Credentials) -> Access<'_> {
 /// Puts `m` in the cache as `NOWHERE/app:v1`, resolved at `at`, read by `credentials` at `at`.
 async fn seed(cache: &ManifestCache, m: &RawManifest, credentials: &Credentials, at: Instant) {
     let image = ImageRef::parse(&format!("{NOWHERE}/app:v1")).unwrap_or_else(|e| panic!("{e}"));
-    let caller = cache.inner.caller(&image, &access(credentials));
+    let routes = cache
+        .inner
+        .client
+        .read_routes(&image, &access(credentials))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let route = routes.last().unwrap_or_else(|| panic!("no route"));
+    let caller = cache.inner.caller(route);
     let m = Arc::new(m.clone());
     cache
         .inner
@@ -211,7 +218,13 @@ async fn the_byte_budget_holds() {
     let max = 64 << 10;
     let c = cache(&settings(max, Duration::from_secs(60), Duration::ZERO));
     let anon = Credentials::anonymous();
-    let caller = c.inner.caller(&tagged(), &access(&anon));
+    let routes = c
+        .inner
+        .client
+        .read_routes(&tagged(), &access(&anon))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let caller = c.inner.caller(&routes[0]);
     for i in 0..200u32 {
         let digest = format!("sha256:{i:064x}");
         c.inner

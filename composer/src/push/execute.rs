@@ -1,11 +1,7 @@
 //! The push executor: reads the children from their sources, asks the destination what it has,
 //! runs the [plan](super::plan) with bounded parallelism, and reports progress in podman's words.
 
-use std::future::Future;
-
-use futures_util::future::try_join_all;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::Semaphore;
 
 use super::plan::{
     self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
@@ -15,6 +11,7 @@ use crate::cache::ManifestCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::ManifestList;
 use crate::oci::{sha256_digest, validate_digest, Descriptor, RawManifest};
+use crate::parallel::bounded;
 use crate::reference::ImageRef;
 use crate::registry::{Access, BlobCopy, RegistryClient};
 
@@ -24,23 +21,6 @@ pub type Progress = UnboundedSender<String>;
 
 /// Nested lists inside a list are followed this deep.
 const MAX_NESTING: usize = 2;
-
-/// Runs `futures` with at most `concurrency` of them in flight, keeping their order, and stops
-/// at the first error.
-///
-/// (A semaphore over `try_join_all` rather than a buffered stream: stream combinators over
-/// borrowed data make futures whose `Send` bound the compiler cannot prove for a spawned push.)
-async fn bounded<T>(
-    concurrency: usize,
-    futures: impl IntoIterator<Item = impl Future<Output = Result<T>>>,
-) -> Result<Vec<T>> {
-    let gate = Semaphore::new(concurrency.max(1));
-    try_join_all(futures.into_iter().map(|f| async {
-        let _permit = gate.acquire().await;
-        f.await
-    }))
-    .await
-}
 
 fn say(progress: &Progress, line: String) {
     // A client that went away does not stop the push: the destination is left consistent
@@ -234,7 +214,7 @@ fn blob_of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob>
     })
 }
 
-/// Asks the destination which blobs and manifests it has, and where its tag points.
+/// Asks the destination which child manifests it has and where its tag points, all at once.
 async fn destination_state(
     client: &RegistryClient,
     manifests: &[SourceManifest],
@@ -242,26 +222,10 @@ async fn destination_state(
     dest: Access<'_>,
     concurrency: usize,
 ) -> Result<DestinationState> {
-    let mut blob_digests: Vec<&str> = manifests
-        .iter()
-        .flat_map(|m| m.blobs.iter().map(|b| b.digest.as_str()))
-        .collect();
-    blob_digests.sort_unstable();
-    blob_digests.dedup();
-    let present: Vec<Option<String>> = bounded(
-        concurrency,
-        blob_digests.into_iter().map(|d| async move {
-            Ok(client
-                .blob_exists(destination, d, &dest)
-                .await?
-                .map(|_| d.to_string()))
-        }),
-    )
-    .await?;
     let mut manifest_digests: Vec<&str> = manifests.iter().map(|m| m.digest.as_str()).collect();
     manifest_digests.sort_unstable();
     manifest_digests.dedup();
-    let present_manifests: Vec<Option<String>> = bounded(
+    let children = bounded(
         concurrency,
         manifest_digests.into_iter().map(|d| async move {
             Ok(client
@@ -269,19 +233,19 @@ async fn destination_state(
                 .await?
                 .map(|_| d.to_string()))
         }),
-    )
-    .await?;
-    let tag_digest = if destination.digest.is_some() {
-        None
-    } else {
-        client
+    );
+    let tag = async {
+        if destination.digest.is_some() {
+            return Ok(None);
+        }
+        Ok(client
             .head_manifest(destination, &dest)
             .await?
-            .map(|(digest, _, _)| digest)
+            .map(|(digest, _, _)| digest))
     };
+    let (present, tag_digest) = futures_util::future::try_join(children, tag).await?;
     Ok(DestinationState {
-        blobs: present.into_iter().flatten().collect(),
-        manifests: present_manifests.into_iter().flatten().collect(),
+        manifests: present.into_iter().flatten().collect(),
         tag_digest,
     })
 }
@@ -305,9 +269,16 @@ async fn copy_blobs(
                 "blob"
             };
             let digest = &step.blob.digest;
-            let line = match step.action {
-                BlobAction::Skip => format!("Copying {what} {digest} skipped: already exists\n"),
-                BlobAction::Mount | BlobAction::Copy => {
+            let present = match step.action {
+                BlobAction::Mount => false,
+                BlobAction::CheckThenCopy => client
+                    .blob_exists(destination, digest, &dest)
+                    .await?
+                    .is_some(),
+            };
+            let line = match present {
+                true => format!("Copying {what} {digest} skipped: already exists\n"),
+                false => {
                     let from = step.source.with_digest(digest);
                     match client
                         .copy_blob(&from, destination, digest, step.blob.size, &source, &dest)

@@ -1,5 +1,13 @@
 //! The push planner: from what the children need and what the destination already has, decide
 //! for every blob and manifest what to do. Pure: no I/O, so every case is unit-tested.
+//!
+//! The plan keeps round trips few, because a push is a chain of them:
+//! - a child manifest the destination already has needs nothing more: a registry accepts a
+//!   manifest only once every blob it references is in that repository, so its blobs are there;
+//! - a blob of a missing child on the destination's own registry is mounted straight away (a
+//!   mount of a blob the repository already has is answered 201 as well), with no HEAD first;
+//! - a blob from another registry is checked with a HEAD inside its own copy task, and streamed
+//!   only when missing.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -38,12 +46,10 @@ pub struct SourceManifest {
 /// What to do with one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobAction {
-    /// The destination has it.
-    Skip,
     /// Mount it from the source repository on the same registry.
     Mount,
-    /// Stream it from the source registry.
-    Copy,
+    /// Ask the destination for it, and stream it from its source registry when missing.
+    CheckThenCopy,
 }
 
 /// One blob step.
@@ -69,7 +75,7 @@ pub struct ManifestStep {
 /// The whole plan, in execution order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// Blobs, deduplicated, in first-use order.
+    /// Blobs of the children the destination lacks, deduplicated, in first-use order.
     pub blobs: Vec<BlobStep>,
     /// Image manifests (written in parallel after every blob).
     pub images: Vec<ManifestStep>,
@@ -80,22 +86,16 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Counts of blob actions: (skipped, mounted, copied).
-    pub fn blob_counts(&self) -> (usize, usize, usize) {
+    /// Counts of blob actions: (mounted, checked then copied).
+    pub fn blob_counts(&self) -> (usize, usize) {
         let count = |a| self.blobs.iter().filter(|s| s.action == a).count();
-        (
-            count(BlobAction::Skip),
-            count(BlobAction::Mount),
-            count(BlobAction::Copy),
-        )
+        (count(BlobAction::Mount), count(BlobAction::CheckThenCopy))
     }
 }
 
 /// What the destination already holds.
 #[derive(Debug, Clone, Default)]
 pub struct DestinationState {
-    /// Blob digests present in the destination repository.
-    pub blobs: HashSet<String>,
     /// Manifest digests present in the destination repository.
     pub manifests: HashSet<String>,
     /// The digest the destination tag points at now, if any.
@@ -112,10 +112,13 @@ pub fn plan(
     state: &DestinationState,
     index_digest: &str,
 ) -> Plan {
-    // Deduplicate blobs across children, remembering the best source for each.
+    // Deduplicate the blobs of missing children, remembering the best source for each.
     let mut order: Vec<String> = Vec::new();
     let mut chosen: BTreeMap<String, (Blob, ImageRef)> = BTreeMap::new();
-    for m in manifests {
+    for m in manifests
+        .iter()
+        .filter(|m| !state.manifests.contains(&m.digest))
+    {
         for b in &m.blobs {
             let same_registry = m.source.registry == destination.registry;
             match chosen.get(&b.digest) {
@@ -136,14 +139,12 @@ pub fn plan(
         .into_iter()
         .filter_map(|d| chosen.remove(&d))
         .map(|(blob, source)| {
-            let action = if state.blobs.contains(&blob.digest) {
-                BlobAction::Skip
-            } else if source.registry == destination.registry
+            let action = if source.registry == destination.registry
                 && source.repository != destination.repository
             {
                 BlobAction::Mount
             } else {
-                BlobAction::Copy
+                BlobAction::CheckThenCopy
             };
             BlobStep {
                 blob,
@@ -206,15 +207,12 @@ mod tests {
     }
 
     #[test]
-    fn same_registry_mounts_other_registry_copies_present_skips() {
+    fn same_registry_mounts_other_registry_checks_then_copies() {
         let ms = vec![
             image("r1:5000/app", "m1", &["c1", "base", "l1"]),
             image("r1:5000/app", "m2", &["c2", "base", "l2"]),
         ];
-        let state = DestinationState {
-            blobs: HashSet::from(["l2".to_string()]),
-            ..Default::default()
-        };
+        let state = DestinationState::default();
         let p = plan(&ms, &dest("r1:5000/new:v1"), &state, "idx");
         let digests: Vec<&str> = p.blobs.iter().map(|b| b.blob.digest.as_str()).collect();
         assert_eq!(
@@ -222,11 +220,32 @@ mod tests {
             ["c1", "base", "l1", "c2", "l2"],
             "deduplicated, first-use order"
         );
-        assert_eq!(p.blob_counts(), (1, 4, 0));
+        assert_eq!(p.blob_counts(), (5, 0));
         let p = plan(&ms, &dest("r2:5000/new:v1"), &state, "idx");
-        assert_eq!(p.blob_counts(), (1, 0, 4));
+        assert_eq!(p.blob_counts(), (0, 5));
         assert!(p.images.iter().all(|s| s.write));
         assert!(p.write_index);
+    }
+
+    #[test]
+    fn a_child_already_at_the_destination_needs_none_of_its_blobs() {
+        let ms = vec![
+            image("r1:5000/app", "m1", &["c1", "base", "l1"]),
+            image("r1:5000/app", "m2", &["c2", "base", "l2"]),
+        ];
+        let state = DestinationState {
+            manifests: HashSet::from(["m1".to_string()]),
+            ..Default::default()
+        };
+        let p = plan(&ms, &dest("r2:5000/new:v1"), &state, "idx");
+        let digests: Vec<&str> = p.blobs.iter().map(|b| b.blob.digest.as_str()).collect();
+        assert_eq!(
+            digests,
+            ["c2", "base", "l2"],
+            "the shared base is still needed by m2"
+        );
+        let writes: Vec<bool> = p.images.iter().map(|s| s.write).collect();
+        assert_eq!(writes, [false, true]);
     }
 
     #[test]
@@ -254,12 +273,11 @@ mod tests {
     fn an_unchanged_destination_needs_no_writes() {
         let ms = vec![image("r1:5000/app", "m1", &["c1", "l1"])];
         let state = DestinationState {
-            blobs: HashSet::from(["c1".to_string(), "l1".to_string()]),
             manifests: HashSet::from(["m1".to_string()]),
             tag_digest: Some("idx".into()),
         };
         let p = plan(&ms, &dest("r2:5000/new"), &state, "idx");
-        assert_eq!(p.blob_counts(), (2, 0, 0));
+        assert!(p.blobs.is_empty());
         assert!(p.images.iter().all(|s| !s.write));
         assert!(!p.write_index);
     }
@@ -273,7 +291,7 @@ mod tests {
             &DestinationState::default(),
             "idx",
         );
-        assert_eq!(p.blobs[0].action, BlobAction::Copy);
+        assert_eq!(p.blobs[0].action, BlobAction::CheckThenCopy);
     }
 
     #[test]

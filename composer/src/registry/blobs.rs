@@ -35,7 +35,7 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use super::errors;
 use super::retry::{self, Failure};
 use super::transport::{Dest, Target};
-use super::{pull_scope, push_scope, Access, BlobCopy, RegistryClient};
+use super::{pull_scope, push_scope, Access, BlobCopy, RegistryClient, Route};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci;
 use crate::reference::ImageRef;
@@ -240,17 +240,25 @@ enum Mount {
 }
 
 impl RegistryClient {
-    /// HEADs a blob in `repo`'s repository: `Some(size)` when the registry has it there, `None`
-    /// on 404. Transient failures are retried under the push policy.
+    /// [`RegistryClient::blob_exists_at`] at `repo`'s primary location (after rewrites), never
+    /// a mirror: existence checks answer what a push destination has.
     pub async fn blob_exists(
         &self,
         repo: &ImageRef,
         digest: &str,
         access: &Access<'_>,
     ) -> Result<Option<u64>> {
+        let route = self.write_route(repo, access).await?;
+        self.blob_exists_at(&route, digest).await
+    }
+
+    /// HEADs a blob in the route's repository: `Some(size)` when the registry has it there,
+    /// `None` on 404. Transient failures are retried under the push policy.
+    pub async fn blob_exists_at(&self, route: &Route, digest: &str) -> Result<Option<u64>> {
+        let repo = route.image();
         let context = format!("checking whether a blob {digest} exists in {}", repo.name());
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
-        let target = self.pull_target(repo, access);
+        let target = self.pull_target(route);
         let path = format!("/v2/{}/blobs/{digest}", repo.repository);
         let resp = self
             .inner
@@ -272,6 +280,36 @@ impl RegistryClient {
         }
     }
 
+    /// [`RegistryClient::copy_blob_at`] from the first of `source`'s read routes that succeeds
+    /// to `dest`'s write route.
+    pub async fn copy_blob(
+        &self,
+        source: &ImageRef,
+        dest: &ImageRef,
+        digest: &str,
+        size: u64,
+        source_access: &Access<'_>,
+        dest_access: &Access<'_>,
+    ) -> Result<BlobCopy> {
+        let dest = self.write_route(dest, dest_access).await?;
+        let dest = &dest;
+        let found = self
+            .first_answer(source, source_access, |route| {
+                Box::pin(async move {
+                    self.copy_blob_at(&route, dest, digest, size)
+                        .await
+                        .map(Some)
+                })
+            })
+            .await?;
+        found.map(|(copy, _)| copy).ok_or_else(|| {
+            Error::new(
+                ErrorKind::RegistryNotFound,
+                format!("{digest}: blob unknown"),
+            )
+        })
+    }
+
     /// Copies blob `digest` of `size` bytes from `source`'s repository into `dest`'s.
     ///
     /// Within one registry (`source.registry == dest.registry`) a cross-repository mount is tried
@@ -283,45 +321,42 @@ impl RegistryClient {
     ///
     /// Transient failures repeat the whole copy under the push retry policy; errors read
     /// `copying blob DIGEST from SOURCE to DEST: CAUSE`.
-    pub async fn copy_blob(
+    pub async fn copy_blob_at(
         &self,
-        source: &ImageRef,
-        dest: &ImageRef,
+        source: &Route,
+        dest: &Route,
         digest: &str,
         size: u64,
-        source_access: &Access<'_>,
-        dest_access: &Access<'_>,
     ) -> Result<BlobCopy> {
+        let (from, to) = (source.image(), dest.image());
         let context = format!(
             "copying blob {digest} from {} to {}",
-            source.name(),
-            dest.name()
+            from.name(),
+            to.name()
         );
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
         let policy = *self.inner.transport.policy();
         let copied = retry::run(&policy, &context, || {
-            self.copy_blob_once(source, dest, digest, size, source_access, dest_access)
+            self.copy_blob_once(source, dest, digest, size)
         })
         .await
         .map_err(|e| e.context(&context))?;
-        tracing::debug!(%digest, from = %source.name(), to = %dest.name(), ?copied, "blob copied");
+        tracing::debug!(%digest, from = %from.name(), to = %to.name(), ?copied, "blob copied");
         Ok(copied)
     }
 
     /// One whole attempt at a copy: mount, or session + GET + PUT.
     async fn copy_blob_once(
         &self,
-        source: &ImageRef,
-        dest: &ImageRef,
+        source: &Route,
+        dest: &Route,
         digest: &str,
         size: u64,
-        source_access: &Access<'_>,
-        dest_access: &Access<'_>,
     ) -> Result<BlobCopy, Failure> {
         let mut session = None;
-        if source.registry == dest.registry {
+        if source.image().registry == dest.image().registry {
             match self
-                .try_mount(dest, &source.repository, digest, dest_access)
+                .try_mount(dest, &source.image().repository, digest)
                 .await?
             {
                 Mount::Mounted => return Ok(BlobCopy::Mounted),
@@ -329,21 +364,14 @@ impl RegistryClient {
                 Mount::Refused => {}
             }
         }
-        let dest_target = self.push_target(dest, dest_access);
+        let dest_target = self.push_target(dest);
+        let dest_image = dest.image();
         let session = match session {
             Some(url) => url,
-            None => self.start_upload(&dest_target, dest).await?,
+            None => self.start_upload(&dest_target, dest_image).await?,
         };
         let streamed = self
-            .stream_into(
-                source,
-                source_access,
-                &dest_target,
-                dest,
-                &session,
-                digest,
-                size,
-            )
+            .stream_into(source, &dest_target, dest_image, &session, digest, size)
             .await;
         if streamed.is_err() {
             self.cancel_upload(&dest_target, &session).await;
@@ -355,15 +383,15 @@ impl RegistryClient {
     /// repositories.
     async fn try_mount(
         &self,
-        dest: &ImageRef,
+        dest_route: &Route,
         from_repo: &str,
         digest: &str,
-        dest_access: &Access<'_>,
     ) -> Result<Mount, Failure> {
+        let dest = dest_route.image();
         let target = Target {
             registry: &dest.registry,
-            insecure: self.is_insecure(&dest.registry, &dest.repository, dest_access.tls_verify),
-            auth: dest_access.credentials.for_registry(&dest.registry),
+            insecure: dest_route.insecure(),
+            auth: dest_route.auth(),
             // One token for both: the registry checks pull on `from` and push on the
             // destination in the same request.
             scopes: vec![pull_scope(from_repo), push_scope(&dest.repository)],
@@ -437,18 +465,17 @@ impl RegistryClient {
     }
 
     /// GETs the source blob and streams it into the session with one PUT.
-    #[allow(clippy::too_many_arguments)]
     async fn stream_into(
         &self,
-        source: &ImageRef,
-        source_access: &Access<'_>,
+        source_route: &Route,
         dest_target: &Target<'_>,
         dest: &ImageRef,
         session: &Url,
         digest: &str,
         size: u64,
     ) -> Result<(), Failure> {
-        let source_target = self.pull_target(source, source_access);
+        let source = source_route.image();
+        let source_target = self.pull_target(source_route);
         let path = format!("/v2/{}/blobs/{digest}", source.repository);
         let resp = self
             .inner
@@ -589,14 +616,16 @@ mod tests {
         let mark = reg.access_mark();
         runtime()
             .block_on(async {
-                let session = match client.try_mount(&dst, "nowhere", digest, &a).await? {
+                let src = client.write_route(&src, &a).await.map_err(Failure::fatal)?;
+                let dst_route = client.write_route(&dst, &a).await.map_err(Failure::fatal)?;
+                let session = match client.try_mount(&dst_route, "nowhere", digest).await? {
                     Mount::Session(url) => url,
                     Mount::Mounted => panic!("mounted from a repository without the blob"),
                     Mount::Refused => panic!("refused without a session"),
                 };
-                let target = client.push_target(&dst, &a);
+                let target = client.push_target(&dst_route);
                 client
-                    .stream_into(&src, &a, &target, &dst, &session, digest, size)
+                    .stream_into(&src, &target, &dst, &session, digest, size)
                     .await
             })
             .unwrap_or_else(|f| panic!("{}", f.error));
@@ -639,7 +668,15 @@ mod tests {
         );
         let (src, dst) = (image(&a_reg.host(), "app"), image(&t_reg.host(), "dst"));
         let rt = runtime();
-        let target = client.push_target(&dst, &da);
+        let (src_route, dst_route) = rt
+            .block_on(async {
+                Ok::<_, crate::Error>((
+                    client.write_route(&src, &sa).await?,
+                    client.write_route(&dst, &da).await?,
+                ))
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let target = client.push_target(&dst_route);
         let tokens = client.inner.transport.tokens();
         let key = tokens.key(&dst.registry, &target.scopes, target.auth);
         let session = rt
@@ -657,7 +694,7 @@ mod tests {
         );
         let mark = t_reg.access_mark();
         let failure = rt
-            .block_on(client.stream_into(&src, &sa, &target, &dst, &session, digest, size))
+            .block_on(client.stream_into(&src_route, &target, &dst, &session, digest, size))
             .expect_err("the planted token is refused");
         assert_eq!(failure.retry, Retry::Reauth, "{}", failure.error);
         assert_eq!(failure.error.kind(), ErrorKind::RegistryUnauthorized);

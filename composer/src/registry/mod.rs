@@ -1,10 +1,19 @@
 //! The registry client: the parts of the OCI distribution API manifold needs.
 //!
 //! [`RegistryClient`] reads manifests and image configs, and on the push side checks for blobs,
-//! copies blobs registry to registry (mount or stream) and writes manifests, with credentials
-//! passed per call in an [`Access`]; it keeps nothing of them except salted hashes as token-cache
-//! keys. The submodules each do one job:
+//! copies blobs registry to registry (mount or stream) and writes manifests. A request names an
+//! image and an [`Access`] (the client's credentials, their [`CredentialPolicy`] and its TLS
+//! choice); the client first resolves that to [`Route`]s (see [`route`]): the allow-list, prefix
+//! rewrites, mirrors, TLS mode and the credential for each place. Methods ending in `_at` take
+//! a route that was resolved already (the cache and push resolve once and keep it). Client
+//! credentials are never stored; configured ones live in the configuration and, for helper
+//! answers, briefly in memory; tokens only in memory, keyed by salted hashes. The submodules
+//! each do one job:
 //!
+//! - [`route`]: the allow-list, rewrites, mirrors and the choice of credential (the one place
+//!   every request is resolved).
+//! - `configured`: manifold's configured credentials (`[registry.credentials]`,
+//!   `credential_helper`, `auth_file`).
 //! - [`challenge`]: `WWW-Authenticate` parsing (pure).
 //! - `token`: bearer token requests and the token cache.
 //! - `transport`: scheme selection (HTTPS, or for insecure registries HTTP fallback), the ping,
@@ -27,13 +36,17 @@
 
 mod blobs;
 pub mod challenge;
+mod configured;
 mod content;
 mod errors;
 mod retry;
+pub mod route;
 mod token;
 mod transport;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -41,16 +54,21 @@ use manifold_config::Config;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
+#[cfg(doc)]
+use crate::credentials::CredentialPolicy;
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci::{self, RawManifest};
 use crate::reference::ImageRef;
+use route::{Candidate, Router};
+pub use route::{CredentialSource, Purpose, Route};
 use transport::{Target, Transport};
 
 /// The credentials and TLS choice of one operation.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
-    /// The request's credentials; the one for the image's registry is used.
+    /// The request's credentials and their policy; per registry the client's credential for it
+    /// or a configured one is used (see [`CredentialPolicy`]).
     pub credentials: &'a Credentials,
     /// The client's `tlsVerify`: `Some(false)` makes the registry insecure, `Some(true)` makes it
     /// secure even when the configuration marks it insecure, `None` defers to the configuration.
@@ -65,7 +83,27 @@ pub struct RegistryClient {
 
 struct Inner {
     config: Arc<Config>,
+    router: Router,
     transport: Transport,
+}
+
+/// One attempt at one place, for [`RegistryClient::first_answer`].
+pub(crate) type AttemptFuture<'a, T> = Pin<Box<dyn Future<Output = Result<Option<T>>> + Send + 'a>>;
+
+/// Errors of the places a read tried before the last one, for the last one's error.
+#[derive(Default)]
+struct Failures(Vec<Error>);
+
+impl Failures {
+    /// The error of the read: the last place's, with every earlier place's message in front,
+    /// as containers/image words it.
+    fn finish(self, last: Error) -> Error {
+        if self.0.is_empty() {
+            return last;
+        }
+        let earlier: Vec<&str> = self.0.iter().map(Error::message).collect();
+        last.context(format!("(mirrors also failed: {})", earlier.join("; ")))
+    }
 }
 
 impl fmt::Debug for RegistryClient {
@@ -122,25 +160,112 @@ impl RegistryClient {
         let policy = retry::Policy::from_settings(&config.push);
         Ok(RegistryClient {
             inner: Arc::new(Inner {
+                router: Router::new(config.clone()),
                 config,
                 transport: Transport::new(policy)?,
             }),
         })
     }
 
-    /// True when `registry/repository` may be reached without certificate verification or over
-    /// plain HTTP: the client's `tls_verify` when given, otherwise the configuration's
-    /// `[[registry]] insecure` (the way containers/image lets `--tls-verify` override
+    /// True when `registry/repository` (an effective location) may be reached without
+    /// certificate verification or over plain HTTP: the client's `tls_verify` when given,
+    /// otherwise the configuration's `insecure` for the `[[registry]]` entry (or mirror) whose
+    /// location covers it (the way containers/image lets `--tls-verify` override
     /// registries.conf).
     pub fn is_insecure(&self, registry: &str, repository: &str, tls_verify: Option<bool>) -> bool {
         match tls_verify {
             Some(verify) => !verify,
-            None => self
-                .inner
-                .config
-                .registry_entry(registry, repository)
-                .is_some_and(|e| e.insecure),
+            None => self.inner.router.location_insecure(registry, repository),
         }
+    }
+
+    /// The places to try for `image`, in order (mirrors, then the primary location, for
+    /// reads; the primary alone for writes), after the allow-list and rewrites.
+    pub(crate) fn candidates(
+        &self,
+        image: &ImageRef,
+        access: &Access<'_>,
+        purpose: Purpose,
+    ) -> Result<Vec<Candidate>> {
+        self.inner
+            .router
+            .candidates(image, access.tls_verify, purpose)
+    }
+
+    /// The route of one candidate place: its credential chosen under the request's policy.
+    pub(crate) async fn route(&self, candidate: &Candidate, access: &Access<'_>) -> Result<Route> {
+        self.inner.router.route(candidate, access).await
+    }
+
+    /// The effective reference a write to `image` goes to (after rewrites), without choosing a
+    /// credential: the place the cache keys what manifold writes there by.
+    pub(crate) fn write_image(&self, image: &ImageRef) -> Result<ImageRef> {
+        let candidates = self.inner.router.candidates(image, None, Purpose::Write)?;
+        candidates
+            .into_iter()
+            .last()
+            .map(|c| c.image)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("no place to write {image}"),
+                )
+            })
+    }
+
+    /// The route every write to `image` goes to (the primary location, after rewrites), or a
+    /// [`ErrorKind::Forbidden`] error when the configuration does not allow the registry.
+    pub async fn write_route(&self, image: &ImageRef, access: &Access<'_>) -> Result<Route> {
+        self.inner.router.write_route(image, access).await
+    }
+
+    /// The routes a read of `image` may take, in the order they are tried, each with its
+    /// credential chosen (which may run a credential helper).
+    pub async fn read_routes(&self, image: &ImageRef, access: &Access<'_>) -> Result<Vec<Route>> {
+        let mut routes = Vec::new();
+        for c in self.candidates(image, access, Purpose::Read)? {
+            routes.push(self.route(&c, access).await?);
+        }
+        Ok(routes)
+    }
+
+    /// Reads `image` from the first place that has it: `attempt` runs for each read route in
+    /// order until one answers `Some`; `None` (the place does not have it) and errors move on
+    /// to the next place. The last place's `None` is the answer; when every place fails, the
+    /// last one's error is returned with the others' in front.
+    pub(crate) async fn first_answer<'a, T>(
+        &self,
+        image: &ImageRef,
+        access: &Access<'_>,
+        mut attempt: impl FnMut(Route) -> AttemptFuture<'a, T>,
+    ) -> Result<Option<(T, Route)>> {
+        let candidates = self.candidates(image, access, Purpose::Read)?;
+        let mut failures = Failures::default();
+        let count = candidates.len();
+        let mut last_error = None;
+        for (i, c) in candidates.iter().enumerate() {
+            let is_last = i + 1 == count;
+            let outcome = match self.route(c, access).await {
+                Ok(route) => attempt(route.clone()).await.map(|t| t.map(|t| (t, route))),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(None) if is_last => return Ok(None),
+                Ok(None) => {}
+                Err(e) if is_last => last_error = Some(e),
+                Err(e) => {
+                    tracing::debug!(place = %c.image, error = %e, "mirror failed; trying the next place");
+                    failures.0.push(e);
+                }
+            }
+        }
+        Err(failures.finish(last_error.unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("no place to read {image} from"),
+            )
+        })))
     }
 
     /// The scheme (`https` or `http`) this client reached `registry` with, once it has; for
@@ -153,33 +278,50 @@ impl RegistryClient {
         self.inner.config.limits.max_manifest_size.0
     }
 
-    fn pull_target<'a>(&self, image: &'a ImageRef, access: &Access<'a>) -> Target<'a> {
+    /// Who a read of the route's repository goes to: scope `pull` on it.
+    fn pull_target<'a>(&self, route: &'a Route) -> Target<'a> {
         Target {
-            registry: &image.registry,
-            insecure: self.is_insecure(&image.registry, &image.repository, access.tls_verify),
-            auth: access.credentials.for_registry(&image.registry),
-            scopes: vec![pull_scope(&image.repository)],
+            registry: &route.image().registry,
+            insecure: route.insecure(),
+            auth: route.auth(),
+            scopes: vec![pull_scope(&route.image().repository)],
         }
     }
 
-    /// Who a write to `image`'s repository goes to: its registry's credential, scope
-    /// `pull,push` on the repository.
-    fn push_target<'a>(&self, image: &'a ImageRef, access: &Access<'a>) -> Target<'a> {
+    /// Who a write to the route's repository goes to: scope `pull,push` on it.
+    fn push_target<'a>(&self, route: &'a Route) -> Target<'a> {
         Target {
-            registry: &image.registry,
-            insecure: self.is_insecure(&image.registry, &image.repository, access.tls_verify),
-            auth: access.credentials.for_registry(&image.registry),
-            scopes: vec![push_scope(&image.repository)],
+            registry: &route.image().registry,
+            insecure: route.insecure(),
+            auth: route.auth(),
+            scopes: vec![push_scope(&route.image().repository)],
         }
     }
 
-    /// GETs a manifest by tag or digest, asking for every type in
+    /// [`RegistryClient::get_manifest_at`] at the first read route that answers (mirrors, then
+    /// the primary location).
+    pub async fn get_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<RawManifest> {
+        let found = self
+            .first_answer(image, access, |route| {
+                Box::pin(async move { self.get_manifest_at(&route).await.map(Some) })
+            })
+            .await?;
+        found.map(|(m, _)| m).ok_or_else(|| {
+            Error::new(
+                ErrorKind::RegistryNotFound,
+                format!("{image}: manifest unknown"),
+            )
+        })
+    }
+
+    /// GETs a manifest by tag or digest from the route's place, asking for every type in
     /// [`oci::ACCEPTED_MANIFEST_TYPES`]. The bytes are kept exactly; a digest reference is
     /// verified against them; more than `limits.max_manifest_size` is refused.
-    pub async fn get_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<RawManifest> {
+    pub async fn get_manifest_at(&self, route: &Route) -> Result<RawManifest> {
+        let image = route.image();
         let reference = image.reference();
         let context = format!("reading manifest {reference} in {}", image.name());
-        let target = self.pull_target(image, access);
+        let target = self.pull_target(route);
         let path = format!("/v2/{}/manifests/{reference}", image.repository);
         let mut resp = self
             .inner
@@ -204,19 +346,27 @@ impl RegistryClient {
         RawManifest::new(bytes, content_type.as_deref()).map_err(|e| e.context(&context))
     }
 
-    /// HEADs a manifest: `Some((digest, media_type, size))`, or `None` when the registry says
-    /// 404 (unknown tag, digest or repository).
-    ///
-    /// The digest is the registry's `Docker-Content-Digest`; a registry that does not send it
-    /// (or sends a digest that is not sha256 for a tag) costs one GET to compute it.
+    /// [`RegistryClient::head_manifest_at`] at `image`'s primary location (after rewrites),
+    /// never a mirror: existence checks answer what a push destination has.
     pub async fn head_manifest(
         &self,
         image: &ImageRef,
         access: &Access<'_>,
     ) -> Result<Option<(String, String, u64)>> {
+        let route = self.write_route(image, access).await?;
+        self.head_manifest_at(&route).await
+    }
+
+    /// HEADs a manifest at the route's place: `Some((digest, media_type, size))`, or `None`
+    /// when the registry says 404 (unknown tag, digest or repository).
+    ///
+    /// The digest is the registry's `Docker-Content-Digest`; a registry that does not send it
+    /// (or sends a digest that is not sha256 for a tag) costs one GET to compute it.
+    pub async fn head_manifest_at(&self, route: &Route) -> Result<Option<(String, String, u64)>> {
+        let image = route.image();
         let reference = image.reference();
         let context = format!("reading manifest {reference} in {}", image.name());
-        let target = self.pull_target(image, access);
+        let target = self.pull_target(route);
         let path = format!("/v2/{}/manifests/{reference}", image.repository);
         let resp = self
             .inner
@@ -249,20 +399,14 @@ impl RegistryClient {
             // Something is missing or generic: the bytes tell.
             _ => {
                 drop(resp);
-                let m = self.get_manifest(image, access).await?;
+                let m = self.get_manifest_at(route).await?;
                 let size = m.bytes.len() as u64;
                 Ok(Some((m.digest, m.media_type, size)))
             }
         }
     }
 
-    /// PUTs a manifest, exactly `bytes` with `Content-Type: media_type`, by tag or digest
-    /// (`dest.reference()`). Returns the digest the registry reports (`Docker-Content-Digest`),
-    /// or the sha256 of the bytes when it reports none. A digest reference is checked against
-    /// the bytes before anything is sent. Transient failures are retried under the push policy.
-    ///
-    /// Errors read `writing manifest REFERENCE to REGISTRY/REPOSITORY: CAUSE`, with the registry's
-    /// words as cause (`manifest blob unknown: blob unknown to registry`).
+    /// [`RegistryClient::put_manifest_at`] at `dest`'s write route.
     pub async fn put_manifest(
         &self,
         dest: &ImageRef,
@@ -270,6 +414,25 @@ impl RegistryClient {
         media_type: &str,
         access: &Access<'_>,
     ) -> Result<String> {
+        let route = self.write_route(dest, access).await?;
+        self.put_manifest_at(&route, bytes, media_type).await
+    }
+
+    /// PUTs a manifest, exactly `bytes` with `Content-Type: media_type`, by tag or digest
+    /// (the route's `reference()`). Returns the digest the registry reports
+    /// (`Docker-Content-Digest`), or the sha256 of the bytes when it reports none. A digest
+    /// reference is checked against the bytes before anything is sent. Transient failures are
+    /// retried under the push policy.
+    ///
+    /// Errors read `writing manifest REFERENCE to REGISTRY/REPOSITORY: CAUSE`, with the registry's
+    /// words as cause (`manifest blob unknown: blob unknown to registry`).
+    pub async fn put_manifest_at(
+        &self,
+        route: &Route,
+        bytes: Bytes,
+        media_type: &str,
+    ) -> Result<String> {
+        let dest = route.image();
         let reference = dest.reference();
         let context = format!("writing manifest {reference} to {}", dest.name());
         if let Some(digest) = &dest.digest {
@@ -282,7 +445,7 @@ impl RegistryClient {
             )
             .context(&context)
         })?;
-        let target = self.push_target(dest, access);
+        let target = self.push_target(route);
         let path = format!("/v2/{}/manifests/{reference}", dest.repository);
         let resp = self
             .inner
@@ -315,8 +478,7 @@ impl RegistryClient {
         }
     }
 
-    /// GETs a small blob (an image config) into memory, verifying its digest and refusing more
-    /// than `limits.max_manifest_size`.
+    /// [`RegistryClient::get_blob_at`] at the first read route of `image` that answers.
     pub async fn get_blob(
         &self,
         image: &ImageRef,
@@ -324,8 +486,26 @@ impl RegistryClient {
         access: &Access<'_>,
     ) -> Result<Bytes> {
         oci::validate_digest(digest)?;
+        let found = self
+            .first_answer(image, access, |route| {
+                Box::pin(async move { self.get_blob_at(&route, digest).await.map(Some) })
+            })
+            .await?;
+        found.map(|(b, _)| b).ok_or_else(|| {
+            Error::new(
+                ErrorKind::RegistryNotFound,
+                format!("{digest}: blob unknown"),
+            )
+        })
+    }
+
+    /// GETs a small blob (an image config) of the route's repository into memory, verifying its
+    /// digest and refusing more than `limits.max_manifest_size`.
+    pub async fn get_blob_at(&self, route: &Route, digest: &str) -> Result<Bytes> {
+        oci::validate_digest(digest)?;
+        let image = route.image();
         let context = format!("reading blob {digest} in {}", image.name());
-        let target = self.pull_target(image, access);
+        let target = self.pull_target(route);
         let path = format!("/v2/{}/blobs/{digest}", image.repository);
         let mut resp = self
             .inner
@@ -374,6 +554,7 @@ mod tests {
                 xdg_runtime_dir: None,
                 xdg_data_home: None,
                 home: None,
+                vars: None,
             },
         )
         .unwrap_or_else(|e| panic!("config: {e:?}"))
@@ -414,6 +595,7 @@ mod tests {
         config.registries.push(manifold_config::RegistryEntry {
             location: "127.0.0.1:5000".into(),
             insecure: true,
+            ..Default::default()
         });
         let client = RegistryClient::new(Arc::new(config)).expect("client");
         assert!(client.is_insecure("127.0.0.1:5000", "app", None));
