@@ -144,8 +144,7 @@ fn push_params(
     let (all, quiet) = flags.map_err(|e| bad_params(&url, &e))?;
     let tls_verify = tls_verify_param(&q, &url)?;
     refuse_recompression(&q)?;
-    let format = ListFormat::from_push_option(&q.string("format").unwrap_or_default())
-        .map_err(|e| Reply::error(400, e.message(), e.cause()))?;
+    let format_option = ListFormat::from_push_option(&q.string("format").unwrap_or_default());
     let (destination_text, quiet) = match destination {
         Some(d) => (d.to_string(), quiet),
         // v3 push is always quiet and names its destination in the query.
@@ -155,7 +154,11 @@ fn push_params(
         let msg = "a push needs a destination: the registry reference to write the list to";
         return Err(Reply::error(400, msg, msg));
     }
-    let destination = ImageRef::parse_destination(&destination_text).map_err(|e| {
+    // podman checks the transport in the handler, before pushing: a bare error body...
+    let destination = ImageRef::parse_destination(&destination_text)
+        .map_err(|e| Reply::error(400, e.message(), e.cause()))?;
+    // ...and the format inside the push, so its error carries the push's prefix.
+    let format = format_option.map_err(|e| {
         Reply::error(
             400,
             &format!(
