@@ -388,6 +388,11 @@ impl App {
                 200,
                 response::write_json(&ManifestListData::new(media_type, Vec::new())),
             ),
+            // A registry the configuration refuses is a 403 when the client named it; a short
+            // name that is no list stays podman's 404, whatever its docker.io reading says.
+            Err(e) if e.kind() == ErrorKind::Forbidden && names_a_registry(name) => {
+                Reply::from_error(403, &e)
+            }
             Err(e) => Reply::from_error(denied_or(&e, 404), &e),
         }
     }
@@ -842,6 +847,15 @@ fn decode_data(data: Option<&str>) -> Vec<u8> {
     use base64::Engine as _;
     data.and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
         .unwrap_or_default()
+}
+
+/// True when `reference` names its registry (`host.domain/…`, `host:port/…`, `localhost/…`)
+/// rather than leaving it to the `docker.io` default.
+fn names_a_registry(reference: &str) -> bool {
+    let reference = reference.strip_prefix("docker://").unwrap_or(reference);
+    reference.split_once('/').is_some_and(|(first, _)| {
+        first.contains('.') || first.contains(':') || first == "localhost"
+    })
 }
 
 /// A policy refusal is a 403 wherever it happens (podman has no policy, so no route of its fixes

@@ -22,8 +22,8 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Where to listen: unix:///path.sock or tcp://HOST:PORT; repeatable. Replaces the
-        /// configuration's listeners.
+        /// Where to listen: unix:///path.sock, tcp://HOST:PORT or tls://HOST:PORT (certificate
+        /// from the configuration's [tls]); repeatable. Replaces the configuration's listeners.
         #[arg(long, value_name = "URI")]
         listen: Vec<String>,
         /// Where lists are stored.

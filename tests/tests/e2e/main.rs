@@ -13,4 +13,5 @@ mod podman_cli;
 mod podman_py;
 mod push;
 mod registry_auth;
+mod shared_endpoint;
 mod wire;

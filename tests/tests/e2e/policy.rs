@@ -633,3 +633,50 @@ fn loopback_tcp_clients_are_local() {
         .get(&format!("{V5}/manifests/mine/exists"))
         .assert_status(403);
 }
+
+#[test]
+fn configured_credentials_serve_only_the_rules_that_say_so() {
+    let basic = Registry::start(manifold_tests::RegistryAuth::basic("ci", "policy-s3cret"));
+    let image = fixtures::push_image(
+        &basic,
+        "team/app",
+        "v1",
+        &manifold_tests::ImageSpec::linux("amd64").seed(501),
+    );
+    let (user, pass) = basic.creds().expect("an auth registry has credentials");
+    let host = basic.host();
+    let config = format!(
+        "socket_mode = \"0666\"\n\n[[registry]]\nlocation = \"{host}\"\ninsecure = true\n[registry.credentials]\nusername = \"{user}\"\npassword = \"{pass}\"\n\n[[policy]]\nidentity = \"uid:0\"\npull = [\"*\"]\nuse_configured_credentials = true\n\n[[policy]]\nidentity = \"uid:{NOBODY}\"\npull = [\"*\"]\n"
+    );
+    let mf = Manifold::start(ManifoldOptions::with_config(&config));
+    std::fs::set_permissions(mf.dir(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod manifold dir");
+    let root = Curl::unix_as(&mf, 0, 0);
+    let nobody = Curl::unix_as(&mf, NOBODY, NOBODY);
+
+    root.compose("with-creds", &[&image]);
+    assert_eq!(
+        root.inspect("with-creds").json()["manifests"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // The same add without configured credentials reaches the registry anonymously and fails.
+    nobody
+        .request("POST", &format!("{V5}/manifests/without-creds"), None)
+        .assert_status(201);
+    let refused = nobody.request(
+        "PUT",
+        &format!("{V5}/manifests/without-creds"),
+        Some(&json!({"operation": "update", "images": [image.reference()]})),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(!refused.body.contains(&pass), "{}", refused.body);
+    assert_eq!(
+        nobody.inspect("without-creds").json()["manifests"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+}
