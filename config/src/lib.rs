@@ -186,7 +186,7 @@ pub struct PushSettings {
 impl Default for PushSettings {
     fn default() -> Self {
         PushSettings {
-            concurrency: 8,
+            concurrency: 16,
             retries: 3,
             retry_backoff_ms: 200,
         }
