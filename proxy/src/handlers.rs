@@ -737,8 +737,9 @@ fn add_options(body: &ModifyOptions) -> Result<AddOptions, Reply> {
     })
 }
 
-/// 200 with no errors, 409 with errors and some successes, 400 with only errors (§3.4). A failed
-/// report also carries the error model's keys, so clients show what went wrong.
+/// 200 with no errors, 409 with errors and some successes, 400 with only errors (§3.4), 403 when
+/// those errors are refusals. A failed report also carries the error model's keys, so clients
+/// show what went wrong.
 fn modify_report(o: ModifyOutcome) -> Reply {
     let mut report = ManifestModifyReport {
         id: o.id,
@@ -746,7 +747,16 @@ fn modify_report(o: ModifyOutcome) -> Reply {
         errors: o.errors.iter().map(|e| e.message().to_string()).collect(),
         ..Default::default()
     };
-    let status = report.status();
+    let refused = o
+        .errors
+        .iter()
+        .any(|e| matches!(e.kind(), ErrorKind::Forbidden | ErrorKind::Denied));
+    let status = match report.status() {
+        // Nothing was added because the configuration or the policy refused it: 403, so the
+        // client can tell a refusal from a bad request.
+        400 if refused => 403,
+        s => s,
+    };
     if let [only] = o.errors.as_slice() {
         report.message = only.message().to_string();
         report.cause = only.cause().to_string();

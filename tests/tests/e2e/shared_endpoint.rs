@@ -111,6 +111,14 @@ fn a_client_without_credentials_composes_from_and_pushes_to_auth_registries() {
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains(&unlisted.host()), "{message}");
     assert!(message.contains("[[registry]]"), "{message}");
+    let body = serde_json::json!({"operation": "update", "images": [c.reference()]});
+    let r = mf.http().put_json("/v5.0.0/libpod/manifests/shared", &body);
+    assert_eq!(
+        r.status,
+        403,
+        "an add from an unlisted registry: {}",
+        r.text()
+    );
     let out = p.run(&["manifest", "add", "shared", &c.docker_reference()]);
     out.assert_failure("add from an unlisted registry");
     assert!(
