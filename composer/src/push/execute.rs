@@ -269,28 +269,27 @@ async fn copy_blobs(
                 "blob"
             };
             let digest = &step.blob.digest;
-            let present = match step.action {
-                BlobAction::Mount => false,
-                BlobAction::CheckThenCopy => client
-                    .blob_exists(destination, digest, &dest)
-                    .await?
-                    .is_some(),
-            };
-            let line = match present {
-                true => format!("Copying {what} {digest} skipped: already exists\n"),
-                false => {
-                    let from = step.source.with_digest(digest);
-                    match client
-                        .copy_blob(&from, destination, digest, step.blob.size, &source, &dest)
+            let from = step.source.with_digest(digest);
+            let size = step.blob.size;
+            let copied = match step.action {
+                BlobAction::Mount => {
+                    client
+                        .copy_blob(&from, destination, digest, size, &source, &dest)
                         .await?
-                    {
-                        BlobCopy::Mounted => format!(
-                            "Copying {what} {digest} done: mounted from {}\n",
-                            step.source.name()
-                        ),
-                        BlobCopy::Uploaded => format!("Copying {what} {digest} done\n"),
-                    }
                 }
+                BlobAction::CheckThenCopy => {
+                    client
+                        .copy_blob_if_missing(&from, destination, digest, size, &source, &dest)
+                        .await?
+                }
+            };
+            let line = match copied {
+                BlobCopy::Present => format!("Copying {what} {digest} skipped: already exists\n"),
+                BlobCopy::Mounted => format!(
+                    "Copying {what} {digest} done: mounted from {}\n",
+                    step.source.name()
+                ),
+                BlobCopy::Uploaded => format!("Copying {what} {digest} done\n"),
             };
             say(progress, line);
             Ok(())

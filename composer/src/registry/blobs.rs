@@ -310,6 +310,108 @@ impl RegistryClient {
         })
     }
 
+    /// Like [`RegistryClient::copy_blob`] across registries, but first learns whether the
+    /// destination already has the blob ([`BlobCopy::Present`]). The HEAD, the upload session
+    /// and the source GET start together, so a missing blob costs one round trip before its
+    /// bytes flow instead of three; when the blob is there, the session is cancelled and the
+    /// unread source response dropped.
+    pub async fn copy_blob_if_missing(
+        &self,
+        source: &ImageRef,
+        dest: &ImageRef,
+        digest: &str,
+        size: u64,
+        source_access: &Access<'_>,
+        dest_access: &Access<'_>,
+    ) -> Result<BlobCopy> {
+        let dest = self.write_route(dest, dest_access).await?;
+        let dest = &dest;
+        let found = self
+            .first_answer(source, source_access, |route| {
+                Box::pin(async move {
+                    let (from, to) = (route.image(), dest.image());
+                    let context = format!(
+                        "copying blob {digest} from {} to {}",
+                        from.name(),
+                        to.name()
+                    );
+                    oci::validate_digest(digest).map_err(|e| e.context(&context))?;
+                    let policy = *self.inner.transport.policy();
+                    retry::run(&policy, &context, || {
+                        self.upload_if_missing_once(&route, dest, digest, size)
+                    })
+                    .await
+                    .map_err(|e| e.context(&context))
+                    .map(Some)
+                })
+            })
+            .await?;
+        found.map(|(copy, _)| copy).ok_or_else(|| {
+            Error::new(
+                ErrorKind::RegistryNotFound,
+                format!("{digest}: blob unknown"),
+            )
+        })
+    }
+
+    /// One attempt of [`RegistryClient::copy_blob_if_missing`]: HEAD, session and source GET at
+    /// once, then the PUT when the blob is missing.
+    async fn upload_if_missing_once(
+        &self,
+        source: &Route,
+        dest: &Route,
+        digest: &str,
+        size: u64,
+    ) -> Result<BlobCopy, Failure> {
+        let dest_target = self.push_target(dest);
+        let dest_image = dest.image();
+        let (exists, session, opened) = tokio::join!(
+            self.blob_exists_at(dest, digest),
+            self.start_upload(&dest_target, dest_image),
+            self.open_source(source, digest, size),
+        );
+        let missing = match exists {
+            Ok(Some(_)) => false,
+            Ok(None) => true,
+            // Already retried inside; not worth a second round of retries here.
+            Err(e) => {
+                if let Ok(url) = &session {
+                    self.cancel_upload(&dest_target, url).await;
+                }
+                return Err(Failure::fatal(e));
+            }
+        };
+        if !missing {
+            if let Ok(url) = &session {
+                self.cancel_upload(&dest_target, url).await;
+            }
+            return Ok(BlobCopy::Present);
+        }
+        let session = session?;
+        let resp = match opened {
+            Ok(resp) => resp,
+            Err(f) => {
+                self.cancel_upload(&dest_target, &session).await;
+                return Err(f);
+            }
+        };
+        let streamed = self
+            .put_from(
+                resp,
+                source,
+                &dest_target,
+                dest_image,
+                &session,
+                digest,
+                size,
+            )
+            .await;
+        if streamed.is_err() {
+            self.cancel_upload(&dest_target, &session).await;
+        }
+        streamed.map(|()| BlobCopy::Uploaded)
+    }
+
     /// Copies blob `digest` of `size` bytes from `source`'s repository into `dest`'s.
     ///
     /// Within one registry (`source.registry == dest.registry`) a cross-repository mount is tried
@@ -474,6 +576,19 @@ impl RegistryClient {
         digest: &str,
         size: u64,
     ) -> Result<(), Failure> {
+        let resp = self.open_source(source_route, digest, size).await?;
+        self.put_from(resp, source_route, dest_target, dest, session, digest, size)
+            .await
+    }
+
+    /// GETs the source blob: a response whose body has not been read yet, its declared size
+    /// checked.
+    async fn open_source(
+        &self,
+        source_route: &Route,
+        digest: &str,
+        size: u64,
+    ) -> Result<reqwest::Response, Failure> {
         let source = source_route.image();
         let source_target = self.pull_target(source_route);
         let path = format!("/v2/{}/blobs/{digest}", source.repository);
@@ -500,6 +615,24 @@ impl RegistryClient {
                 ));
             }
         }
+        Ok(resp)
+    }
+
+    /// Streams an opened source response into the upload session with one PUT, verifying
+    /// digest and size on the way.
+    #[allow(clippy::too_many_arguments)]
+    async fn put_from(
+        &self,
+        resp: reqwest::Response,
+        source_route: &Route,
+        dest_target: &Target<'_>,
+        dest: &ImageRef,
+        session: &Url,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), Failure> {
+        let source = source_route.image();
+        let reading = || format!("reading blob from {}", source.name());
         let abort: AbortSlot = Arc::new(Mutex::new(None));
         let body = Verified {
             source_url: resp.url().clone(),

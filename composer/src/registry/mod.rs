@@ -131,6 +131,8 @@ pub enum BlobCopy {
     Mounted,
     /// The bytes were streamed from the source into the destination and verified on the way.
     Uploaded,
+    /// The destination already had it ([`RegistryClient::copy_blob_if_missing`]); nothing moved.
+    Present,
 }
 
 fn header_str(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
