@@ -1247,6 +1247,7 @@ mod tests {
             pull: vec!["*".into()],
             push: vec!["*".into()],
             use_configured_credentials: false,
+            prefer_client_credentials: true,
             share_lists_with: share.iter().map(|s| s.to_string()).collect(),
         }
     }

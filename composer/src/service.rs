@@ -47,10 +47,12 @@ pub struct RegistryAccess {
 
 impl RegistryAccess {
     /// A request's access. The grant decides whether manifold's configured registry
-    /// credentials may serve it: `credentials.policy.use_configured` is set from
-    /// [`Grant::use_configured_credentials`].
+    /// credentials may serve it and whether the client's own win over them:
+    /// `credentials.policy` is set from [`Grant::use_configured_credentials`] and
+    /// [`Grant::prefer_client_credentials`].
     pub fn new(mut credentials: Credentials, tls_verify: Option<bool>, grant: Grant) -> Self {
         credentials.policy.use_configured = grant.use_configured_credentials;
+        credentials.policy.client_may_override = grant.prefer_client_credentials;
         RegistryAccess {
             credentials,
             tls_verify,

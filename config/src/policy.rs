@@ -289,9 +289,18 @@ pub struct PolicyRule {
     /// registry requests (when its request carries none of its own).
     #[serde(default)]
     pub use_configured_credentials: bool,
+    /// Whether a credential the client sends (`X-Registry-Auth`) is used for a registry that
+    /// has configured credentials too. `false` keeps the configured ones in charge there: the
+    /// client's own credentials then only serve registries the configuration has none for.
+    #[serde(default = "yes")]
+    pub prefer_client_credentials: bool,
     /// Identities that see the lists of the identities this rule applies to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub share_lists_with: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A validated rule.
@@ -307,6 +316,8 @@ pub struct Rule {
     pub push: Vec<Prefix>,
     /// Whether configured registry credentials serve them.
     pub use_configured_credentials: bool,
+    /// Whether their own credentials win over configured ones.
+    pub prefer_client_credentials: bool,
     /// Who else sees their lists.
     pub share_lists_with: Vec<IdentityPattern>,
 }
@@ -366,6 +377,7 @@ impl Policy {
                 pull,
                 push,
                 use_configured_credentials: w.use_configured_credentials,
+                prefer_client_credentials: w.prefer_client_credentials,
                 share_lists_with,
             });
         }
@@ -409,6 +421,7 @@ impl Policy {
                     push: rule.push.clone(),
                 },
                 use_configured_credentials: rule.use_configured_credentials,
+                prefer_client_credentials: rule.prefer_client_credentials,
             }),
             None => Err(Denial {
                 message: format!(
@@ -455,6 +468,8 @@ pub struct Grant {
     scope: Scope,
     /// Whether the configured registry credentials may serve this identity's requests.
     pub use_configured_credentials: bool,
+    /// Whether a credential the client sends wins over a configured one.
+    pub prefer_client_credentials: bool,
 }
 
 impl Default for Grant {
@@ -471,6 +486,7 @@ impl Grant {
             identity,
             scope: Scope::Unrestricted,
             use_configured_credentials: true,
+            prefer_client_credentials: true,
         }
     }
 
@@ -567,6 +583,7 @@ mod tests {
             pull: pull.iter().map(|s| s.to_string()).collect(),
             push: push.iter().map(|s| s.to_string()).collect(),
             use_configured_credentials: false,
+            prefer_client_credentials: true,
             share_lists_with: Vec::new(),
         }
     }
@@ -775,6 +792,7 @@ mod tests {
     fn the_first_matching_rule_decides() {
         let mut a = rule("uid:1000", &["*"], &["127.0.0.1:5001/team-a/"]);
         a.use_configured_credentials = true;
+        a.prefer_client_credentials = false;
         let p = policy(&[
             a,
             rule("gid:100", &["127.0.0.1:5001/"], &["127.0.0.1:5001/shared/"]),
@@ -784,6 +802,7 @@ mod tests {
         let g = p.grant(&unix(1000, 100)).expect("rule 0");
         assert_eq!(g.rule(), Some(0));
         assert!(g.use_configured_credentials);
+        assert!(!g.prefer_client_credentials);
         assert!(g.may_push("127.0.0.1:5001/team-a/app"));
         assert!(!g.may_push("127.0.0.1:5001/shared/app"));
         assert!(g.may_pull("quay.io/x/y"));
@@ -791,6 +810,7 @@ mod tests {
         let g = p.grant(&unix(1001, 100)).expect("rule 1");
         assert_eq!(g.rule(), Some(1));
         assert!(!g.use_configured_credentials);
+        assert!(g.prefer_client_credentials, "defaults to true");
         assert!(g.may_push("127.0.0.1:5001/shared/app"));
         assert!(!g.may_pull("quay.io/x/y"));
 

@@ -158,6 +158,7 @@ identity = "uid:65534"
 pull = ["*"]
 push = ["127.0.0.1:5001/team-a/"]
 use_configured_credentials = true
+prefer_client_credentials = false
 
 [[policy]]
 identity = "cert:CN=runner"
@@ -170,7 +171,9 @@ share_lists_with = ["gid:100"]
     assert_eq!(rules.len(), 2);
     assert_eq!(rules[0].identity, IdentityPattern::Uid(65534));
     assert!(rules[0].use_configured_credentials);
+    assert!(!rules[0].prefer_client_credentials);
     assert!(!rules[1].use_configured_credentials);
+    assert!(rules[1].prefer_client_credentials);
     assert!(rules[1].push.is_empty());
     let g = c
         .policy
