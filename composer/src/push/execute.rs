@@ -57,7 +57,15 @@ pub async fn push_list(
     } else {
         Vec::new()
     };
-    let state = destination_state(client, &manifests, &opts.destination, dest, concurrency).await?;
+    let state = destination_state(
+        client,
+        &manifests,
+        &opts.destination,
+        dest,
+        &index_digest,
+        concurrency,
+    )
+    .await?;
     let plan = plan::plan(&manifests, &opts.destination, &state, &index_digest);
     copy_blobs(
         client,
@@ -214,18 +222,51 @@ fn blob_of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob>
     })
 }
 
-/// Asks the destination which child manifests it has and where its tag points, all at once.
+/// Asks the destination where its tag points and, when that matters, which child manifests
+/// it has.
+///
+/// The tag is asked first, alone: when it already names this index, every child is there
+/// (a registry accepts an index only over present children) and nothing else is asked; when
+/// the tag does not exist, this is a new destination and asking for each child would cost a
+/// request per child for an answer that is almost always "no" — the blobs are then checked one
+/// by one as they are copied (mounts need no check). Only a tag that names another index
+/// (the list changed) makes the children worth asking for, so unchanged ones are skipped.
 async fn destination_state(
     client: &RegistryClient,
     manifests: &[SourceManifest],
     destination: &ImageRef,
     dest: Access<'_>,
+    index_digest: &str,
     concurrency: usize,
 ) -> Result<DestinationState> {
+    let tag_digest = match &destination.digest {
+        Some(_) => None,
+        None => client
+            .head_manifest(destination, &dest)
+            .await?
+            .map(|(digest, _, _)| digest),
+    };
+    let ask_children = match (&destination.digest, &tag_digest) {
+        // Pushing by digest: no tag to go by.
+        (Some(_), _) => true,
+        (None, Some(current)) => current != index_digest,
+        (None, None) => false,
+    };
+    if !ask_children {
+        let all_present = tag_digest.as_deref() == Some(index_digest);
+        return Ok(DestinationState {
+            manifests: if all_present {
+                manifests.iter().map(|m| m.digest.clone()).collect()
+            } else {
+                Default::default()
+            },
+            tag_digest,
+        });
+    }
     let mut manifest_digests: Vec<&str> = manifests.iter().map(|m| m.digest.as_str()).collect();
     manifest_digests.sort_unstable();
     manifest_digests.dedup();
-    let children = bounded(
+    let present = bounded(
         concurrency,
         manifest_digests.into_iter().map(|d| async move {
             Ok(client
@@ -233,17 +274,8 @@ async fn destination_state(
                 .await?
                 .map(|_| d.to_string()))
         }),
-    );
-    let tag = async {
-        if destination.digest.is_some() {
-            return Ok(None);
-        }
-        Ok(client
-            .head_manifest(destination, &dest)
-            .await?
-            .map(|(digest, _, _)| digest))
-    };
-    let (present, tag_digest) = futures_util::future::try_join(children, tag).await?;
+    )
+    .await?;
     Ok(DestinationState {
         manifests: present.into_iter().flatten().collect(),
         tag_digest,
