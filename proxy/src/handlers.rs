@@ -240,9 +240,18 @@ impl App {
                 self.create(&version, name, req, grant).await
             }
             Route::ManifestExists { name, .. } => self.exists(&name, grant).await,
-            Route::ManifestInspect { name, .. } => self.inspect(&name, req, grant).await,
-            Route::ManifestModify { name, .. } => self.modify(&name, req, grant).await,
-            Route::ManifestAddV3 { name, .. } => self.add_v3(&name, req, grant).await,
+            Route::ManifestInspect { name, .. } => self
+                .inspect(&name, req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
+            Route::ManifestModify { name, .. } => self
+                .modify(&name, req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
+            Route::ManifestAddV3 { name, .. } => self
+                .add_v3(&name, req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
             Route::ManifestRemoveDigestV3 { name, .. } => {
                 self.remove_digest_v3(&name, req, grant).await
             }
@@ -369,18 +378,10 @@ impl App {
     }
 
     /// §3.3
-    async fn inspect(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
-        let q = Query::parse(&req.query);
-        let tls_verify = match tls_verify_param(&q, &req.url()) {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        };
-        let credentials = match credentials(req) {
-            Ok(c) => c,
-            Err(reply) => return reply,
-        };
-        let access = RegistryAccess::new(credentials, tls_verify, grant.clone());
-        match self.composer.inspect(name, &access).await {
+    async fn inspect(&self, name: &str, req: &Request, grant: &Grant) -> Result<Reply, Reply> {
+        let tls_verify = tls_verify_param(&Query::parse(&req.query), &req.url())?;
+        let access = RegistryAccess::new(credentials(req)?, tls_verify, grant.clone());
+        Ok(match self.composer.inspect(name, &access).await {
             Ok(Inspected::Local(list)) | Ok(Inspected::RemoteList(list)) => {
                 Reply::json(200, response::write_json(&list_data(&list)))
             }
@@ -394,62 +395,44 @@ impl App {
                 Reply::from_error(403, &e)
             }
             Err(e) => Reply::from_error(denied_or(&e, 404), &e),
-        }
+        })
     }
 
     /// §3.4
-    async fn modify(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
+    async fn modify(&self, name: &str, req: &Request, grant: &Grant) -> Result<Reply, Reply> {
         let url = req.url();
         if req
             .header("Content-Type")
             .is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"))
         {
             let msg = "adding artifacts (multipart modify requests, podman manifest add --artifact) is not supported by manifold: push the artifact to a registry with oras or podman artifact push, then add it by reference";
-            return Reply::error(400, msg, msg);
+            return Err(Reply::error(400, msg, msg));
         }
         let body = if is_form_encoded(req) {
             &Bytes::new()
         } else {
             &req.body
         };
-        let opts = match decode_modify_options(body) {
-            Ok(o) => o,
-            Err(e) => {
-                return Reply::error(500, &format!("decoding modify request: {e}"), e.as_str())
-            }
-        };
-        let id = match self.composer.resolve_for(name, grant) {
-            Ok(id) => id,
-            Err(e) => return Reply::from_error(404, &e),
-        };
-        let annotations = match merge_annotations(
+        let opts = decode_modify_options(body)
+            .map_err(|e| Reply::error(500, &format!("decoding modify request: {e}"), e.as_str()))?;
+        let id = self
+            .composer
+            .resolve_for(name, grant)
+            .map_err(|e| Reply::from_error(404, &e))?;
+        let annotations = merge_annotations(
             &opts.annotation,
             &opts.annotations,
             "Annotation",
             "Annotations",
-        ) {
-            Ok(a) => a,
-            Err(reply) => return reply,
-        };
-        let index_annotations = match merge_annotations(
+        )?;
+        let index_annotations = merge_annotations(
             &opts.index_annotation,
             &opts.index_annotations,
             "IndexAnnotation",
             "IndexAnnotations",
-        ) {
-            Ok(a) => a,
-            Err(reply) => return reply,
-        };
-        let q = Query::parse(&req.query);
-        let tls_verify = match tls_verify_strict(&q) {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        };
-        let credentials = match credentials(req) {
-            Ok(c) => c,
-            Err(reply) => return reply,
-        };
-        let access = RegistryAccess::new(credentials, tls_verify, grant.clone());
+        )?;
+        let tls_verify = tls_verify_strict(&Query::parse(&req.query))?;
+        let access = RegistryAccess::new(credentials(req)?, tls_verify, grant.clone());
         let instance = instance_update(&opts, annotations);
         let subject = Some(opts.subject.clone()).filter(|s| !s.is_empty());
         let outcome = match opts.operation.to_ascii_lowercase().as_str() {
@@ -480,32 +463,26 @@ impl App {
                     quote(&opts.operation),
                     quote(&url)
                 );
-                return Reply::error(400, &msg, &msg);
+                return Err(Reply::error(400, &msg, &msg));
             }
         };
-        match outcome {
-            Ok(o) => modify_report(o),
-            Err(e) => Reply::from_error(status_for(&e, 400), &e),
-        }
+        outcome
+            .map(modify_report)
+            .map_err(|e| Reply::from_error(status_for(&e, 400), &e))
     }
 
     /// §3.7, v3 add.
-    async fn add_v3(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
-        let opts = match decode_add_options(&req.body) {
-            Ok(o) => o,
-            Err(e) => return Reply::error(500, &format!("decoding AddV3 query: {e}"), e.as_str()),
-        };
-        let credentials = match credentials(req) {
-            Ok(c) => c,
-            Err(reply) => return reply,
-        };
-        let id = match self.composer.resolve_for(name, grant) {
-            Ok(id) => id,
-            Err(e) => return Reply::from_error(404, &e),
-        };
+    async fn add_v3(&self, name: &str, req: &Request, grant: &Grant) -> Result<Reply, Reply> {
+        let opts = decode_add_options(&req.body)
+            .map_err(|e| Reply::error(500, &format!("decoding AddV3 query: {e}"), e.as_str()))?;
+        let credentials = credentials(req)?;
+        let id = self
+            .composer
+            .resolve_for(name, grant)
+            .map_err(|e| Reply::from_error(404, &e))?;
         if opts.images.is_empty() {
             let msg = "manifest add requires at least one image";
-            return Reply::error(500, msg, msg);
+            return Err(Reply::error(500, msg, msg));
         }
         // podman's quirk: the body's TLSVerify counts only when the URL names tlsVerify.
         let tls_verify = if Query::parse(&req.query).has_exact("tlsVerify") {
@@ -526,11 +503,13 @@ impl App {
             subject: None,
         };
         let access = RegistryAccess::new(credentials, tls_verify, grant.clone());
-        match self.composer.add(&id, &opts.images, &add, &access).await {
-            Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
-            Ok(o) => Reply::from_error(500, &first_error(o)),
-            Err(e) => Reply::from_error(denied_or(&e, 500), &e),
-        }
+        Ok(
+            match self.composer.add(&id, &opts.images, &add, &access).await {
+                Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
+                Ok(o) => Reply::from_error(500, &first_error(o)),
+                Err(e) => Reply::from_error(denied_or(&e, 500), &e),
+            },
+        )
     }
 
     /// §3.7, v3 remove by digest.
