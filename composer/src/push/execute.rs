@@ -254,6 +254,15 @@ async fn destination_state(
     };
     if !ask_children {
         let all_present = tag_digest.as_deref() == Some(index_digest);
+        // No tag: the repository may be new, and then none of its blobs needs a check. Only
+        // blobs copied from another registry are ever checked, so only they make it worth
+        // asking.
+        let copies_across = manifests
+            .iter()
+            .any(|m| m.source.registry != destination.registry);
+        let new_repository = tag_digest.is_none()
+            && copies_across
+            && !client.repository_exists(destination, &dest).await?;
         return Ok(DestinationState {
             manifests: if all_present {
                 manifests.iter().map(|m| m.digest.clone()).collect()
@@ -261,6 +270,7 @@ async fn destination_state(
                 Default::default()
             },
             tag_digest,
+            new_repository,
         });
     }
     let mut manifest_digests: Vec<&str> = manifests.iter().map(|m| m.digest.as_str()).collect();
@@ -279,6 +289,7 @@ async fn destination_state(
     Ok(DestinationState {
         manifests: present.into_iter().flatten().collect(),
         tag_digest,
+        new_repository: false,
     })
 }
 
@@ -304,7 +315,7 @@ async fn copy_blobs(
             let from = step.source.with_digest(digest);
             let size = step.blob.size;
             let copied = match step.action {
-                BlobAction::Mount => {
+                BlobAction::Mount | BlobAction::Copy => {
                     client
                         .copy_blob(&from, destination, digest, size, &source, &dest)
                         .await?

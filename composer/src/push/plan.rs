@@ -7,7 +7,8 @@
 //! - a blob of a missing child on the destination's own registry is mounted straight away (a
 //!   mount of a blob the repository already has is answered 201 as well), with no HEAD first;
 //! - a blob from another registry is checked with a HEAD inside its own copy task, and streamed
-//!   only when missing.
+//!   only when missing — unless the destination repository does not exist yet, when there is
+//!   nothing to check.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -50,6 +51,8 @@ pub enum BlobAction {
     Mount,
     /// Ask the destination for it, and stream it from its source registry when missing.
     CheckThenCopy,
+    /// Stream it from its source registry without asking: the destination repository is new.
+    Copy,
 }
 
 /// One blob step.
@@ -86,10 +89,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Counts of blob actions: (mounted, checked then copied).
-    pub fn blob_counts(&self) -> (usize, usize) {
+    /// Counts of blob actions: (mounted, checked then copied, copied).
+    pub fn blob_counts(&self) -> (usize, usize, usize) {
         let count = |a| self.blobs.iter().filter(|s| s.action == a).count();
-        (count(BlobAction::Mount), count(BlobAction::CheckThenCopy))
+        (
+            count(BlobAction::Mount),
+            count(BlobAction::CheckThenCopy),
+            count(BlobAction::Copy),
+        )
     }
 }
 
@@ -100,6 +107,8 @@ pub struct DestinationState {
     pub manifests: HashSet<String>,
     /// The digest the destination tag points at now, if any.
     pub tag_digest: Option<String>,
+    /// The destination repository does not exist yet, so it holds no blob.
+    pub new_repository: bool,
 }
 
 /// Plans a push of `manifests` and an index with digest `index_digest` to `destination`.
@@ -143,6 +152,8 @@ pub fn plan(
                 && source.repository != destination.repository
             {
                 BlobAction::Mount
+            } else if state.new_repository {
+                BlobAction::Copy
             } else {
                 BlobAction::CheckThenCopy
             };
@@ -220,9 +231,19 @@ mod tests {
             ["c1", "base", "l1", "c2", "l2"],
             "deduplicated, first-use order"
         );
-        assert_eq!(p.blob_counts(), (5, 0));
+        assert_eq!(p.blob_counts(), (5, 0, 0));
         let p = plan(&ms, &dest("r2:5000/new:v1"), &state, "idx");
-        assert_eq!(p.blob_counts(), (0, 5));
+        assert_eq!(p.blob_counts(), (0, 5, 0));
+        let fresh = DestinationState {
+            new_repository: true,
+            ..Default::default()
+        };
+        let p = plan(&ms, &dest("r2:5000/new:v1"), &fresh, "idx");
+        assert_eq!(
+            p.blob_counts(),
+            (0, 0, 5),
+            "a new repository has no blob to ask about"
+        );
         assert!(p.images.iter().all(|s| s.write));
         assert!(p.write_index);
     }
@@ -275,6 +296,7 @@ mod tests {
         let state = DestinationState {
             manifests: HashSet::from(["m1".to_string()]),
             tag_digest: Some("idx".into()),
+            new_repository: false,
         };
         let p = plan(&ms, &dest("r2:5000/new"), &state, "idx");
         assert!(p.blobs.is_empty());

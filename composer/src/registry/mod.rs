@@ -408,6 +408,25 @@ impl RegistryClient {
         }
     }
 
+    /// Whether `image`'s repository exists at its write route: `GET /v2/<repo>/tags/list?n=1`
+    /// answers 404 (`NAME_UNKNOWN`) for a repository the registry has never seen. A push uses
+    /// it to skip checking each blob of a brand-new repository. Any answer other than 404 counts
+    /// as "exists", so a registry that does not answer the question is simply checked blob by
+    /// blob.
+    pub async fn repository_exists(&self, image: &ImageRef, access: &Access<'_>) -> Result<bool> {
+        let route = self.write_route(image, access).await?;
+        let repo = route.image();
+        let target = self.pull_target(&route);
+        let path = format!("/v2/{}/tags/list?n=1", repo.repository);
+        let resp = self
+            .inner
+            .transport
+            .send(&target, Method::GET, &path, |request| request)
+            .await
+            .map_err(|e| e.context(format!("listing the tags of {}", repo.name())))?;
+        Ok(resp.status() != StatusCode::NOT_FOUND)
+    }
+
     /// [`RegistryClient::put_manifest_at`] at `dest`'s write route.
     pub async fn put_manifest(
         &self,
