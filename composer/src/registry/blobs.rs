@@ -291,23 +291,9 @@ impl RegistryClient {
         source_access: &Access<'_>,
         dest_access: &Access<'_>,
     ) -> Result<BlobCopy> {
-        let dest = self.write_route(dest, dest_access).await?;
-        let dest = &dest;
-        let found = self
-            .first_answer(source, source_access, |route| {
-                Box::pin(async move {
-                    self.copy_blob_at(&route, dest, digest, size)
-                        .await
-                        .map(Some)
-                })
-            })
-            .await?;
-        found.map(|(copy, _)| copy).ok_or_else(|| {
-            Error::new(
-                ErrorKind::RegistryNotFound,
-                format!("{digest}: blob unknown"),
-            )
-        })
+        let accesses = (source_access, dest_access);
+        self.copy_routed(source, dest, digest, size, accesses, false)
+            .await
     }
 
     /// Like [`RegistryClient::copy_blob`] across registries, but first learns whether the
@@ -324,25 +310,30 @@ impl RegistryClient {
         source_access: &Access<'_>,
         dest_access: &Access<'_>,
     ) -> Result<BlobCopy> {
+        let accesses = (source_access, dest_access);
+        self.copy_routed(source, dest, digest, size, accesses, true)
+            .await
+    }
+
+    /// Resolves the routes of a copy and runs it from the first source route that succeeds;
+    /// `check_first` selects [`RegistryClient::copy_blob_if_missing`]'s behaviour.
+    async fn copy_routed(
+        &self,
+        source: &ImageRef,
+        dest: &ImageRef,
+        digest: &str,
+        size: u64,
+        (source_access, dest_access): (&Access<'_>, &Access<'_>),
+        check_first: bool,
+    ) -> Result<BlobCopy> {
         let dest = self.write_route(dest, dest_access).await?;
         let dest = &dest;
         let found = self
             .first_answer(source, source_access, |route| {
                 Box::pin(async move {
-                    let (from, to) = (route.image(), dest.image());
-                    let context = format!(
-                        "copying blob {digest} from {} to {}",
-                        from.name(),
-                        to.name()
-                    );
-                    oci::validate_digest(digest).map_err(|e| e.context(&context))?;
-                    let policy = *self.inner.transport.policy();
-                    retry::run(&policy, &context, || {
-                        self.upload_if_missing_once(&route, dest, digest, size)
-                    })
-                    .await
-                    .map_err(|e| e.context(&context))
-                    .map(Some)
+                    self.copy_at(&route, dest, digest, size, check_first)
+                        .await
+                        .map(Some)
                 })
             })
             .await?;
@@ -430,6 +421,19 @@ impl RegistryClient {
         digest: &str,
         size: u64,
     ) -> Result<BlobCopy> {
+        self.copy_at(source, dest, digest, size, false).await
+    }
+
+    /// [`RegistryClient::copy_blob_at`], or with `check_first` the check-and-copy of
+    /// [`RegistryClient::copy_blob_if_missing`], each attempt retried as a whole.
+    async fn copy_at(
+        &self,
+        source: &Route,
+        dest: &Route,
+        digest: &str,
+        size: u64,
+        check_first: bool,
+    ) -> Result<BlobCopy> {
         let (from, to) = (source.image(), dest.image());
         let context = format!(
             "copying blob {digest} from {} to {}",
@@ -438,8 +442,13 @@ impl RegistryClient {
         );
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
         let policy = *self.inner.transport.policy();
-        let copied = retry::run(&policy, &context, || {
-            self.copy_blob_once(source, dest, digest, size)
+        let copied = retry::run(&policy, &context, || async move {
+            if check_first {
+                self.upload_if_missing_once(source, dest, digest, size)
+                    .await
+            } else {
+                self.copy_blob_once(source, dest, digest, size).await
+            }
         })
         .await
         .map_err(|e| e.context(&context))?;
