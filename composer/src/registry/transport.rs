@@ -440,6 +440,34 @@ impl Transport {
         }
     }
 
+    /// The request for `url`, with the registry's credentials when `url` is on the registry's
+    /// own origin; another host (blob storage) gets nothing of them. Returns whether the URL
+    /// is on the origin and the authorization used, for the caller's 401 handling.
+    async fn authorized_request(
+        &self,
+        endpoint: &Endpoint,
+        target: &Target<'_>,
+        method: &Method,
+        url: &Url,
+        fresh: bool,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<(bool, Authorization, RequestBuilder), Failure> {
+        let on_origin = same_origin(url, &endpoint.base);
+        let authorization = if on_origin {
+            self.authorize(endpoint, target, fresh).await?
+        } else {
+            Authorization::None
+        };
+        let mut request = build(
+            self.client(target.insecure)
+                .request(method.clone(), url.clone()),
+        );
+        if let Some(value) = authorization.header() {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        Ok((on_origin, authorization, request))
+    }
+
     /// One attempt at a request with a replayable body: authenticated, and sent a second time
     /// after a 401 that teaches something new (a challenge the ping did not show, or a cached
     /// token the registry no longer accepts). No retries of transient failures here; those are
@@ -456,20 +484,9 @@ impl Transport {
         let mut retried = false;
         loop {
             let url = Self::resolve(&endpoint, dest)?;
-            let on_origin = same_origin(&url, &endpoint.base);
-            let authorization = if on_origin {
-                self.authorize(&endpoint, target, fresh).await?
-            } else {
-                // Another host (blob storage): it gets nothing of the registry's credentials.
-                Authorization::None
-            };
-            let mut request = build(
-                self.client(target.insecure)
-                    .request(method.clone(), url.clone()),
-            );
-            if let Some(value) = authorization.header() {
-                request = request.header(AUTHORIZATION, value.clone());
-            }
+            let (on_origin, authorization, request) = self
+                .authorized_request(&endpoint, target, &method, &url, fresh, &build)
+                .await?;
             let resp = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -562,19 +579,9 @@ impl Transport {
     ) -> Result<Response, Failure> {
         let endpoint = self.endpoint(target.registry, target.insecure).await?;
         let url = Self::resolve(&endpoint, dest)?;
-        let on_origin = same_origin(&url, &endpoint.base);
-        let authorization = if on_origin {
-            self.authorize(&endpoint, target, false).await?
-        } else {
-            Authorization::None
-        };
-        let mut request = build(
-            self.client(target.insecure)
-                .request(method.clone(), url.clone()),
-        );
-        if let Some(value) = authorization.header() {
-            request = request.header(AUTHORIZATION, value.clone());
-        }
+        let (on_origin, authorization, request) = self
+            .authorized_request(&endpoint, target, &method, &url, false, build)
+            .await?;
         let resp = request
             .send()
             .await
