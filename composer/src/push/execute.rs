@@ -1,7 +1,9 @@
 //! The push executor: reads the children from their sources, asks the destination what it has,
 //! runs the [plan](super::plan) with bounded parallelism, and reports progress in podman's words.
 
+use futures_util::future::{try_join_all, BoxFuture, FutureExt as _, Shared};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Semaphore;
 
 use super::plan::{
     self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
@@ -67,26 +69,22 @@ pub async fn push_list(
     )
     .await?;
     let plan = plan::plan(&manifests, &opts.destination, &state, &index_digest);
-    copy_blobs(
+    let to = Destination {
         client,
-        &plan.blobs,
-        &opts.destination,
-        source,
-        dest,
-        concurrency,
+        image: &opts.destination,
+        access: dest,
         progress,
-    )
-    .await?;
-    write_manifests(
-        client,
-        &plan.images,
-        &opts.destination,
-        dest,
-        concurrency,
-        progress,
-    )
-    .await?;
-    write_manifests(client, &plan.lists, &opts.destination, dest, 1, progress).await?;
+    };
+    let from = Source {
+        cache,
+        access: source,
+    };
+    copy_children(&to, &plan, &from, concurrency).await?;
+    // Nested lists reference images written above and each other in order: one at a time.
+    let lists = plan.lists.len();
+    for (i, step) in plan.lists.iter().enumerate() {
+        write_manifest(&to, step, i, lists).await?;
+    }
     say(
         progress,
         "Writing manifest list to image destination\n".into(),
@@ -293,92 +291,155 @@ async fn destination_state(
     })
 }
 
-/// Runs every blob step, `concurrency` at a time.
-async fn copy_blobs(
-    client: &RegistryClient,
-    steps: &[BlobStep],
-    destination: &ImageRef,
-    source: Access<'_>,
-    dest: Access<'_>,
+/// Where a push writes, and who hears about it.
+struct Destination<'a> {
+    client: &'a RegistryClient,
+    image: &'a ImageRef,
+    access: Access<'a>,
+    progress: &'a Progress,
+}
+
+/// Where a push reads from.
+struct Source<'a> {
+    cache: &'a ManifestCache,
+    access: Access<'a>,
+}
+
+/// Copies the blobs and writes the image manifests as one pipeline, `concurrency` requests at a
+/// time: each child manifest is written as soon as the blobs it needs are in place, rather than
+/// after every blob of every child, so the registry is never left waiting on the slowest blob
+/// of another child. A blob shared by several children is copied once and awaited by each.
+async fn copy_children(
+    to: &Destination<'_>,
+    plan: &plan::Plan,
+    source: &Source<'_>,
     concurrency: usize,
-    progress: &Progress,
 ) -> Result<()> {
-    bounded(
-        concurrency,
-        steps.iter().map(|step| async move {
-            let what = if step.blob.is_config {
-                "config"
-            } else {
-                "blob"
-            };
-            let digest = &step.blob.digest;
-            let from = step.source.with_digest(digest);
-            let size = step.blob.size;
-            let copied = match step.action {
-                BlobAction::Mount | BlobAction::Copy => {
-                    client
-                        .copy_blob(&from, destination, digest, size, &source, &dest)
-                        .await?
-                }
-                BlobAction::CheckThenCopy => {
-                    client
-                        .copy_blob_if_missing(&from, destination, digest, size, &source, &dest)
-                        .await?
-                }
-            };
-            let line = match copied {
-                BlobCopy::Present => format!("Copying {what} {digest} skipped: already exists\n"),
-                BlobCopy::Mounted => format!(
-                    "Copying {what} {digest} done: mounted from {}\n",
-                    step.source.name()
-                ),
-                BlobCopy::Uploaded => format!("Copying {what} {digest} done\n"),
-            };
-            say(progress, line);
-            Ok(())
-        }),
-    )
+    let gate = Semaphore::new(concurrency);
+    let gate = &gate;
+    let blobs: Vec<Shared<BoxFuture<'_, Result<()>>>> = plan
+        .blobs
+        .iter()
+        .map(|step| {
+            async move {
+                let _permit = gate.acquire().await;
+                copy_blob(to, step, source).await
+            }
+            .boxed()
+            .shared()
+        })
+        .collect();
+    let blobs = &blobs;
+    let images = plan.images.len();
+    try_join_all(plan.images.iter().enumerate().map(|(i, step)| async move {
+        try_join_all(step.needs.iter().map(|&b| blobs[b].clone())).await?;
+        let _permit = gate.acquire().await;
+        write_manifest(to, step, i, images).await
+    }))
     .await?;
+    // Every blob belongs to some image written above; this only makes that not matter.
+    try_join_all(blobs.iter().cloned()).await?;
     Ok(())
 }
 
-/// Writes manifests by digest, `concurrency` at a time.
-async fn write_manifests(
-    client: &RegistryClient,
-    steps: &[ManifestStep],
-    destination: &ImageRef,
-    dest: Access<'_>,
-    concurrency: usize,
-    progress: &Progress,
-) -> Result<()> {
-    let total = steps.len();
-    bounded(
-        concurrency,
-        steps.iter().enumerate().map(|(i, step)| async move {
-            let m = &step.manifest;
-            say(
-                progress,
-                format!("Copying image {} ({}/{total})\n", m.digest, i + 1),
-            );
-            if step.write {
-                client
-                    .put_manifest(
-                        &destination.with_digest(&m.digest),
-                        m.bytes.clone(),
-                        &m.media_type,
-                        &dest,
-                    )
-                    .await?;
-                say(progress, "Writing manifest to image destination\n".into());
-            } else {
-                say(
-                    progress,
-                    "Skipping manifest: already at the destination\n".into(),
-                );
+/// Runs one blob step and reports it in podman's words.
+async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -> Result<()> {
+    let what = if step.blob.is_config {
+        "config"
+    } else {
+        "blob"
+    };
+    let digest = &step.blob.digest;
+    let from = step.source.with_digest(digest);
+    let size = step.blob.size;
+    let (client, dest) = (to.client, &to.access);
+    let check_first = step.action == BlobAction::CheckThenCopy;
+    let copied = match step.action {
+        BlobAction::Copy | BlobAction::CheckThenCopy
+            if step.blob.is_config && size <= client.max_manifest_size() =>
+        {
+            // Configs were read, and cached, when their images were added: write them from
+            // memory instead of reading the source again (the cache reads it when they are not
+            // there any more, verifying the digest either way).
+            let context = || {
+                format!(
+                    "copying config {digest} from {} to {}",
+                    step.source.name(),
+                    to.image.name()
+                )
+            };
+            let bytes = source
+                .cache
+                .get_blob(&from, digest, &source.access)
+                .await
+                .map_err(|e| e.context(context()))?;
+            if bytes.len() as u64 != size {
+                return Err(Error::new(
+                    ErrorKind::BadContent,
+                    format!(
+                        "blob is {} bytes, not the {size} bytes its manifest says",
+                        bytes.len()
+                    ),
+                )
+                .context(context()));
             }
-            Ok(())
-        }),
-    )
-    .await?;
+            client
+                .write_blob(&step.source, to.image, digest, bytes, dest, check_first)
+                .await?
+        }
+        BlobAction::CheckThenCopy => {
+            client
+                .copy_blob_if_missing(&from, to.image, digest, size, &source.access, dest)
+                .await?
+        }
+        BlobAction::Mount | BlobAction::Copy => {
+            client
+                .copy_blob(&from, to.image, digest, size, &source.access, dest)
+                .await?
+        }
+    };
+    let line = match copied {
+        BlobCopy::Present => format!("Copying {what} {digest} skipped: already exists\n"),
+        BlobCopy::Mounted => format!(
+            "Copying {what} {digest} done: mounted from {}\n",
+            step.source.name()
+        ),
+        BlobCopy::Uploaded => format!("Copying {what} {digest} done\n"),
+    };
+    say(to.progress, line);
+    Ok(())
+}
+
+/// Writes one manifest by digest (the `n`th of `total`), unless the destination has it.
+async fn write_manifest(
+    to: &Destination<'_>,
+    step: &ManifestStep,
+    n: usize,
+    total: usize,
+) -> Result<()> {
+    let m = &step.manifest;
+    say(
+        to.progress,
+        format!("Copying image {} ({}/{total})\n", m.digest, n + 1),
+    );
+    if !step.write {
+        say(
+            to.progress,
+            "Skipping manifest: already at the destination\n".into(),
+        );
+        return Ok(());
+    }
+    to.client
+        .put_manifest(
+            &to.image.with_digest(&m.digest),
+            m.bytes.clone(),
+            &m.media_type,
+            &to.access,
+        )
+        .await?;
+    say(
+        to.progress,
+        "Writing manifest to image destination\n".into(),
+    );
     Ok(())
 }

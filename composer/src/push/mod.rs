@@ -1,11 +1,12 @@
 //! Push: a list written to a destination registry, registry to registry, with no local copy of
 //! any layer.
 //!
-//! A push is planned, then executed in stages ([`plan`] is pure, [`execute`] does the I/O):
-//! every blob of every child (deduplicated across children) is skipped when the destination has
-//! it, mounted across repositories of the same registry, or streamed from its source; then each
-//! child manifest is written by digest with its exact source bytes; then the index, last, by tag.
-//! The tag therefore never points at an index whose children are not all in place.
+//! A push is planned, then executed ([`plan`] is pure, [`execute`] does the I/O): every blob of
+//! every child (deduplicated across children) is skipped when the destination has it, mounted
+//! across repositories of the same registry, or copied from its source (image configs from
+//! memory, layers streamed); each child manifest is written by digest, with its exact source
+//! bytes, as soon as its own blobs are in place; the index goes last, by tag, once every child is
+//! written. The tag therefore never points at an index whose children are not all in place.
 
 pub mod execute;
 pub mod plan;

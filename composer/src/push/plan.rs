@@ -73,6 +73,11 @@ pub struct ManifestStep {
     pub manifest: SourceManifest,
     /// False when the destination already has it.
     pub write: bool,
+    /// The blob steps (indices into [`Plan::blobs`]) that must be done before it is written:
+    /// its own blobs, so it goes as soon as they are in place rather than after every blob of
+    /// every child. Empty for a manifest not written and for nested lists, which wait for the
+    /// images instead.
+    pub needs: Vec<usize>,
 }
 
 /// The whole plan, in execution order.
@@ -80,7 +85,8 @@ pub struct ManifestStep {
 pub struct Plan {
     /// Blobs of the children the destination lacks, deduplicated, in first-use order.
     pub blobs: Vec<BlobStep>,
-    /// Image manifests (written in parallel after every blob).
+    /// Image manifests (each written as soon as the blobs it [needs](ManifestStep::needs) are
+    /// done).
     pub images: Vec<ManifestStep>,
     /// Nested lists (written after the images, in order).
     pub lists: Vec<ManifestStep>,
@@ -144,7 +150,7 @@ pub fn plan(
             }
         }
     }
-    let blobs = order
+    let blobs: Vec<BlobStep> = order
         .into_iter()
         .filter_map(|d| chosen.remove(&d))
         .map(|(blob, source)| {
@@ -164,6 +170,11 @@ pub fn plan(
             }
         })
         .collect();
+    let step_of: BTreeMap<&str, usize> = blobs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.blob.digest.as_str(), i))
+        .collect();
     let mut seen = HashSet::new();
     let mut images = Vec::new();
     let mut lists = Vec::new();
@@ -171,9 +182,21 @@ pub fn plan(
         if !seen.insert(m.digest.clone()) {
             continue;
         }
+        let write = !state.manifests.contains(&m.digest);
+        let mut needs: Vec<usize> = if write {
+            m.blobs
+                .iter()
+                .filter_map(|b| step_of.get(b.digest.as_str()).copied())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        needs.sort_unstable();
+        needs.dedup();
         let step = ManifestStep {
             manifest: m.clone(),
-            write: !state.manifests.contains(&m.digest),
+            write,
+            needs,
         };
         if m.is_list {
             lists.push(step);
@@ -246,6 +269,43 @@ mod tests {
         );
         assert!(p.images.iter().all(|s| s.write));
         assert!(p.write_index);
+    }
+
+    #[test]
+    fn each_child_waits_only_for_its_own_blobs() {
+        let ms = vec![
+            image("r1:5000/app", "m1", &["c1", "base", "l1"]),
+            image("r1:5000/app", "m2", &["c2", "base", "l2", "l2"]),
+        ];
+        let p = plan(
+            &ms,
+            &dest("r1:5000/new"),
+            &DestinationState::default(),
+            "idx",
+        );
+        let needs = |i: usize| -> Vec<&str> {
+            p.images[i]
+                .needs
+                .iter()
+                .map(|&b| p.blobs[b].blob.digest.as_str())
+                .collect()
+        };
+        assert_eq!(needs(0), ["c1", "base", "l1"]);
+        assert_eq!(
+            needs(1),
+            ["base", "c2", "l2"],
+            "the shared base once, a repeated layer once"
+        );
+        let state = DestinationState {
+            manifests: HashSet::from(["m1".to_string()]),
+            ..Default::default()
+        };
+        let p = plan(&ms, &dest("r1:5000/new"), &state, "idx");
+        assert!(
+            p.images[0].needs.is_empty(),
+            "a child that is there waits for nothing"
+        );
+        assert_eq!(p.images[1].needs.len(), 3);
     }
 
     #[test]

@@ -239,6 +239,33 @@ enum Mount {
     Refused,
 }
 
+/// Where the bytes of a copied blob come from.
+enum BlobSource<'a> {
+    /// A GET on this route, streamed and verified on the way.
+    Registry(&'a Route),
+    /// Bytes already in memory and verified (an image config read when its image was added),
+    /// read from `from`.
+    Memory { bytes: Bytes, from: &'a ImageRef },
+}
+
+impl BlobSource<'_> {
+    /// The repository the bytes were (or are) read from.
+    fn image(&self) -> &ImageRef {
+        match self {
+            BlobSource::Registry(route) => route.image(),
+            BlobSource::Memory { from, .. } => from,
+        }
+    }
+}
+
+/// A blob's bytes on their way into an upload session's PUT.
+enum Body<'a> {
+    /// The source GET's response, its body not read yet, with the route it came from.
+    Streamed(Response, &'a Route),
+    /// Verified bytes in memory.
+    Memory(Bytes),
+}
+
 impl RegistryClient {
     /// [`RegistryClient::blob_exists_at`] at `repo`'s primary location (after rewrites), never
     /// a mirror: existence checks answer what a push destination has.
@@ -331,7 +358,8 @@ impl RegistryClient {
         let found = self
             .first_answer(source, source_access, |route| {
                 Box::pin(async move {
-                    self.copy_at(&route, dest, digest, size, check_first)
+                    let source = BlobSource::Registry(&route);
+                    self.copy_at(&source, dest, digest, size, check_first)
                         .await
                         .map(Some)
                 })
@@ -349,7 +377,7 @@ impl RegistryClient {
     /// once, then the PUT when the blob is missing.
     async fn upload_if_missing_once(
         &self,
-        source: &Route,
+        source: &BlobSource<'_>,
         dest: &Route,
         digest: &str,
         size: u64,
@@ -359,7 +387,7 @@ impl RegistryClient {
         let (exists, session, opened) = tokio::join!(
             self.blob_exists_at(dest, digest),
             self.start_upload(&dest_target, dest_image),
-            self.open_source(source, digest, size),
+            self.open_body(source, digest, size),
         );
         let missing = match exists {
             Ok(Some(_)) => false,
@@ -379,23 +407,15 @@ impl RegistryClient {
             return Ok(BlobCopy::Present);
         }
         let session = session?;
-        let resp = match opened {
-            Ok(resp) => resp,
+        let body = match opened {
+            Ok(body) => body,
             Err(f) => {
                 self.cancel_upload(&dest_target, &session).await;
                 return Err(f);
             }
         };
         let streamed = self
-            .put_from(
-                resp,
-                source,
-                &dest_target,
-                dest_image,
-                &session,
-                digest,
-                size,
-            )
+            .put_from(body, &dest_target, dest_image, &session, digest, size)
             .await;
         if streamed.is_err() {
             self.cancel_upload(&dest_target, &session).await;
@@ -421,14 +441,35 @@ impl RegistryClient {
         digest: &str,
         size: u64,
     ) -> Result<BlobCopy> {
-        self.copy_at(source, dest, digest, size, false).await
+        self.copy_at(&BlobSource::Registry(source), dest, digest, size, false)
+            .await
+    }
+
+    /// Writes a blob whose verified bytes are already in memory (an image config read when its
+    /// image was added, `from` naming where) into `dest`'s repository: one upload session and
+    /// one PUT, no read of the source. With `check_first`, a HEAD goes out alongside the
+    /// session, and a blob the destination has is not written again ([`BlobCopy::Present`]).
+    pub async fn write_blob(
+        &self,
+        from: &ImageRef,
+        dest: &ImageRef,
+        digest: &str,
+        bytes: Bytes,
+        dest_access: &Access<'_>,
+        check_first: bool,
+    ) -> Result<BlobCopy> {
+        let dest = self.write_route(dest, dest_access).await?;
+        let size = bytes.len() as u64;
+        let source = BlobSource::Memory { bytes, from };
+        self.copy_at(&source, &dest, digest, size, check_first)
+            .await
     }
 
     /// [`RegistryClient::copy_blob_at`], or with `check_first` the check-and-copy of
     /// [`RegistryClient::copy_blob_if_missing`], each attempt retried as a whole.
     async fn copy_at(
         &self,
-        source: &Route,
+        source: &BlobSource<'_>,
         dest: &Route,
         digest: &str,
         size: u64,
@@ -459,17 +500,15 @@ impl RegistryClient {
     /// One whole attempt at a copy: mount, or session + GET + PUT.
     async fn copy_blob_once(
         &self,
-        source: &Route,
+        source: &BlobSource<'_>,
         dest: &Route,
         digest: &str,
         size: u64,
     ) -> Result<BlobCopy, Failure> {
         let mut session = None;
-        if source.image().registry == dest.image().registry {
-            match self
-                .try_mount(dest, &source.image().repository, digest)
-                .await?
-            {
+        let from = source.image();
+        if matches!(source, BlobSource::Registry(_)) && from.registry == dest.image().registry {
+            match self.try_mount(dest, &from.repository, digest).await? {
                 Mount::Mounted => return Ok(BlobCopy::Mounted),
                 Mount::Session(url) => session = Some(url),
                 Mount::Refused => {}
@@ -575,19 +614,35 @@ impl RegistryClient {
         session_location(&resp)
     }
 
-    /// GETs the source blob and streams it into the session with one PUT.
+    /// Opens the source and sends its bytes into the session with one PUT.
     async fn stream_into(
         &self,
-        source_route: &Route,
+        source: &BlobSource<'_>,
         dest_target: &Target<'_>,
         dest: &ImageRef,
         session: &Url,
         digest: &str,
         size: u64,
     ) -> Result<(), Failure> {
-        let resp = self.open_source(source_route, digest, size).await?;
-        self.put_from(resp, source_route, dest_target, dest, session, digest, size)
+        let body = self.open_body(source, digest, size).await?;
+        self.put_from(body, dest_target, dest, session, digest, size)
             .await
+    }
+
+    /// The body of a copy: the source GET's response when the bytes are in a registry.
+    async fn open_body<'a>(
+        &self,
+        source: &BlobSource<'a>,
+        digest: &str,
+        size: u64,
+    ) -> Result<Body<'a>, Failure> {
+        match source {
+            BlobSource::Registry(route) => self
+                .open_source(route, digest, size)
+                .await
+                .map(|resp| Body::Streamed(resp, route)),
+            BlobSource::Memory { bytes, .. } => Ok(Body::Memory(bytes.clone())),
+        }
     }
 
     /// GETs the source blob: a response whose body has not been read yet, its declared size
@@ -627,33 +682,36 @@ impl RegistryClient {
         Ok(resp)
     }
 
-    /// Streams an opened source response into the upload session with one PUT, verifying
-    /// digest and size on the way.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends `body` into the upload session with one PUT; a streamed body is verified (digest
+    /// and size) on the way.
     async fn put_from(
         &self,
-        resp: reqwest::Response,
-        source_route: &Route,
+        body: Body<'_>,
         dest_target: &Target<'_>,
         dest: &ImageRef,
         session: &Url,
         digest: &str,
         size: u64,
     ) -> Result<(), Failure> {
-        let source = source_route.image();
-        let reading = || format!("reading blob from {}", source.name());
         let abort: AbortSlot = Arc::new(Mutex::new(None));
-        let body = Verified {
-            source_url: resp.url().clone(),
-            inner: resp.bytes_stream(),
-            hasher: Hasher::for_digest(digest)?,
-            expected: digest.to_string(),
-            size,
-            seen: 0,
-            held: None,
-            finished: false,
-            failed: false,
-            abort: Arc::clone(&abort),
+        let (body, reading) = match body {
+            Body::Streamed(resp, route) => {
+                let verified = Verified {
+                    source_url: resp.url().clone(),
+                    inner: resp.bytes_stream(),
+                    hasher: Hasher::for_digest(digest)?,
+                    expected: digest.to_string(),
+                    size,
+                    seen: 0,
+                    held: None,
+                    finished: false,
+                    failed: false,
+                    abort: Arc::clone(&abort),
+                };
+                let reading = format!("reading blob from {}", route.image().name());
+                (reqwest::Body::wrap_stream(verified), reading)
+            }
+            Body::Memory(bytes) => (reqwest::Body::from(bytes), String::new()),
         };
         let mut url = session.clone();
         url.query_pairs_mut().append_pair("digest", digest);
@@ -663,13 +721,13 @@ impl RegistryClient {
             .attempt_once(dest_target, Method::PUT, Dest::Url(&url), |r| {
                 r.header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
-                    .body(reqwest::Body::wrap_stream(body))
+                    .body(body)
             })
             .await;
         // Our own abort explains a failed PUT better than the HTTP client's error does.
         let aborted = abort.lock().unwrap_or_else(|e| e.into_inner()).take();
         match aborted {
-            Some(Abort::Content(e)) => return Err(Failure::fatal(e.context(reading()))),
+            Some(Abort::Content(e)) => return Err(Failure::fatal(e.context(reading))),
             Some(Abort::Source(e)) => return Err(Failure::transient(e, None)),
             None => {}
         }
@@ -767,7 +825,14 @@ mod tests {
                 };
                 let target = client.push_target(&dst_route);
                 client
-                    .stream_into(&src, &target, &dst, &session, digest, size)
+                    .stream_into(
+                        &BlobSource::Registry(&src),
+                        &target,
+                        &dst,
+                        &session,
+                        digest,
+                        size,
+                    )
                     .await
             })
             .unwrap_or_else(|f| panic!("{}", f.error));
@@ -836,7 +901,14 @@ mod tests {
         );
         let mark = t_reg.access_mark();
         let failure = rt
-            .block_on(client.stream_into(&src_route, &target, &dst, &session, digest, size))
+            .block_on(client.stream_into(
+                &BlobSource::Registry(&src_route),
+                &target,
+                &dst,
+                &session,
+                digest,
+                size,
+            ))
             .expect_err("the planted token is refused");
         assert_eq!(failure.retry, Retry::Reauth, "{}", failure.error);
         assert_eq!(failure.error.kind(), ErrorKind::RegistryUnauthorized);

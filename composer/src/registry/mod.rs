@@ -276,7 +276,8 @@ impl RegistryClient {
         self.inner.transport.known_scheme(registry, insecure)
     }
 
-    fn max_manifest_size(&self) -> u64 {
+    /// The most bytes a manifest or an image config read into memory may have.
+    pub(crate) fn max_manifest_size(&self) -> u64 {
         self.inner.config.limits.max_manifest_size.0
     }
 
