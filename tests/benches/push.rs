@@ -12,7 +12,14 @@
 //!   come from (where blobs can be mounted across repositories);
 //! - **(c)** the same push to an empty second registry: every blob must really be uploaded;
 //! - **(d)** `push --all` of a list holding one image of 2 x 64 MiB of incompressible layers to an
-//!   empty registry, plus manifold's peak RSS (`VmHWM`) during that push.
+//!   empty registry, plus manifold's peak RSS (`VmHWM`) during that push;
+//! - **(b)** and **(c)** again with both registries a network round trip away (10 ms by default):
+//!   a [`DelayProxy`] in front of each registry delays every byte by half the round trip in each
+//!   direction, and both systems name the registries (and the images) by the proxies' addresses.
+//!
+//! For every push case it also prints the CPU time the registries spent per push (from
+//! `/proc/PID/task/*/schedstat`): with the registries on the same CPUs, a push cannot take less
+//! than that time divided by the number of CPUs, whoever sends the requests.
 //!
 //! It prints the median of each side, podman/manifold and the goal (≥3x on (a) and (c), ≥10x
 //! on (b), not slower on (d), peak RSS < 64 MiB in (d)), once as a plain table and once as a
@@ -30,8 +37,9 @@
 //! set); the bench stops with a message when it is missing. Environment:
 //! `MANIFOLD_BENCH_ITERS` (iterations of (a)–(c) per system, default 11),
 //! `MANIFOLD_BENCH_ITERS_LARGE` (iterations of (d), default 5), `MANIFOLD_BENCH_LARGE_MIB` (size
-//! of each of the two large layers, default 64). A run takes about a minute on 2 cores, plus
-//! compiling the bench.
+//! of each of the two large layers, default 64), `MANIFOLD_BENCH_RTT_MS` (the round trip of the
+//! distant-registry cases, default 10; 0 skips them). A run takes about two minutes on 2 cores,
+//! plus compiling the bench.
 //!
 //! How the work is kept identical and honest:
 //!
@@ -65,8 +73,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use manifold_tests::delay::DelayProxy;
 use manifold_tests::fixtures::{self, PushedImage};
 use manifold_tests::http::{Client, Response};
+use manifold_tests::podman::PodmanServiceOptions;
 use manifold_tests::registry::AccessLine;
 use manifold_tests::{Manifold, ManifoldOptions, PodmanService, Registry};
 use serde_json::{json, Value};
@@ -124,6 +134,9 @@ struct Case {
     /// What the last push of each system did at the registries, from their access logs.
     podman_traffic: Option<Traffic>,
     manifold_traffic: Option<Traffic>,
+    /// CPU time the registries spent serving each measured push.
+    podman_registry_cpu: Vec<Duration>,
+    manifold_registry_cpu: Vec<Duration>,
 }
 
 /// What one push did at the registries.
@@ -171,6 +184,13 @@ impl Case {
         match sys {
             Sys::Podman => self.podman.push(d),
             Sys::Manifold => self.manifold.push(d),
+        }
+    }
+
+    fn record_registry_cpu(&mut self, sys: Sys, cpu: Duration) {
+        match sys {
+            Sys::Podman => self.podman_registry_cpu.push(cpu),
+            Sys::Manifold => self.manifold_registry_cpu.push(cpu),
         }
     }
 
@@ -248,22 +268,41 @@ fn main() {
         })
         .collect();
     let regs = [&src, &dst];
+    // (b) and (c) again with both registries a network round trip away: a delay proxy in front
+    // of each, and the images named through it.
+    let rtt = Duration::from_millis(env_usize("MANIFOLD_BENCH_RTT_MS", 10) as u64);
+    let far = (!rtt.is_zero()).then(|| {
+        let proxy = |r: &Registry| {
+            let upstream = r.host().parse().expect("registry address");
+            DelayProxy::start(upstream, rtt / 2)
+        };
+        (proxy(&src), proxy(&dst))
+    });
+    let six_refs_far: Vec<String> = match &far {
+        Some((src_far, _)) => six_refs
+            .iter()
+            .map(|r| r.replacen(&src.host(), &src_far.host(), 1))
+            .collect(),
+        None => vec![],
+    };
     let large_refs = vec![large.docker_reference()];
     let six_blobs = unique_blobs(&singles);
     let large_blobs = unique_blobs(std::slice::from_ref(&large));
 
     progress("starting podman system service and manifold");
-    // Both servers treat both registries as plain-HTTP registries through their configuration,
-    // and every request also carries tlsVerify=false.
-    let podman_svc = PodmanService::start(&[&src, &dst]);
-    let config: String = [&src, &dst]
+    // Both servers treat both registries (and the proxies in front of them) as plain-HTTP
+    // registries through their configuration, and every request also carries tlsVerify=false.
+    let mut hosts = vec![src.host(), dst.host()];
+    if let Some((src_far, dst_far)) = &far {
+        hosts.extend([src_far.host(), dst_far.host()]);
+    }
+    let podman_svc = PodmanService::start_with(PodmanServiceOptions {
+        insecure_registries: hosts.clone(),
+        ..Default::default()
+    });
+    let config: String = hosts
         .iter()
-        .map(|r| {
-            format!(
-                "[[registry]]\nlocation = \"{}\"\ninsecure = true\n\n",
-                r.host()
-            )
-        })
+        .map(|h| format!("[[registry]]\nlocation = \"{h}\"\ninsecure = true\n\n"))
         .collect();
     let manifold = Manifold::start(ManifoldOptions {
         bin: Some(bin.clone()),
@@ -336,60 +375,54 @@ fn main() {
     progress(&format!(
         "(b) push to the same registry, {iters} iterations per system"
     ));
-    let mut case_b = Case::default();
-    for s in &mut servers {
-        // Untimed warm-up: fills podman's blob-info cache with the source locations (its steady
-        // state), and lets manifold open its registry connections.
-        let job = PushJob {
-            name: format!("bench-b-warm-{}", s.sys.tag()),
-            refs: &six_refs,
-            dest: &src,
-            repo: format!("b-warm-{}", s.sys.tag()),
-            expect_uploads: None,
-            regs: &regs,
-        };
-        push_case(s, &job, &mut Case::default());
-    }
-    for i in 0..iters {
-        for sys in Sys::order(i) {
-            let job = PushJob {
-                name: format!("bench-b-{i}"),
-                refs: &six_refs,
-                dest: &src,
-                repo: format!("b-{}-{i}", sys.tag()),
-                expect_uploads: None,
-                regs: &regs,
-            };
-            push_case(server_mut(&mut servers, sys), &job, &mut case_b);
-        }
-    }
+    let same_registry = |label: &'static str, host: String| Rounds {
+        label,
+        refs: &six_refs,
+        blobs: six_blobs,
+        dest: &src,
+        dest_host: host,
+        empty: false,
+        regs: &regs,
+    };
+    let (case_b, _) = push_rounds(&mut servers, iters, &same_registry("b", src.host()));
 
     // ---- (c) the same push to an empty registry: a full copy.
     progress(&format!(
         "(c) push to an empty registry, {iters} iterations per system"
     ));
-    let mut case_c = Case::default();
-    let mut cache_recreated = false;
-    for i in 0..iters {
-        for sys in Sys::order(i) {
-            let job = PushJob {
-                name: format!("bench-c-{i}"),
-                refs: &six_refs,
-                dest: &dst,
-                repo: format!("c-{}-{i}", sys.tag()),
-                expect_uploads: Some(six_blobs),
-                regs: &regs,
+    let empty_registry = |label: &'static str, refs, host: String| Rounds {
+        label,
+        refs,
+        blobs: six_blobs,
+        dest: &dst,
+        dest_host: host,
+        empty: true,
+        regs: &regs,
+    };
+    let (case_c, cache_recreated) = push_rounds(
+        &mut servers,
+        iters,
+        &empty_registry("c", &six_refs, dst.host()),
+    );
+
+    // ---- (b) and (c) again, the registries a round trip away.
+    let (case_b_far, case_c_far) = match &far {
+        Some((src_far, dst_far)) => {
+            progress(&format!(
+                "(b) and (c) with the registries {} ms away, {iters} iterations per system",
+                rtt.as_millis()
+            ));
+            let b = Rounds {
+                refs: &six_refs_far,
+                ..same_registry("b-far", src_far.host())
             };
-            wipe_registry(&dst);
-            if sys == Sys::Podman {
-                remove_podman_blob_cache();
-            }
-            push_case(server_mut(&mut servers, sys), &job, &mut case_c);
-            if sys == Sys::Podman {
-                cache_recreated |= Path::new(PODMAN_BLOB_CACHE).exists();
-            }
+            let (b, _) = push_rounds(&mut servers, iters, &b);
+            let c = empty_registry("c-far", &six_refs_far, dst_far.host());
+            let (c, _) = push_rounds(&mut servers, iters, &c);
+            (Some(b), Some(c))
         }
-    }
+        None => (None, None),
+    };
 
     // ---- (d) one 2 x 64 MiB image to an empty registry, with peak RSS.
     progress(&format!(
@@ -405,6 +438,7 @@ fn main() {
                 name: format!("bench-d-{i}"),
                 refs: &large_refs,
                 dest: &dst,
+                dest_host: dst.host(),
                 repo: format!("d-{}-{i}", sys.tag()),
                 expect_uploads: Some(large_blobs),
                 regs: &regs,
@@ -432,7 +466,7 @@ fn main() {
     let load_end = loadavg();
 
     // ---- Report.
-    let rows = [
+    let mut rows = vec![
         Row::timing(
             "(a) one modify call adding 6 images, cold (never read before)",
             &case_a_cold,
@@ -465,6 +499,21 @@ fn main() {
         ),
         Row::rss(&case_d, manifold_peak_kib, podman_peak_kib),
     ];
+    let rtt_ms = rtt.as_millis();
+    if let (Some(b), Some(c)) = (&case_b_far, &case_c_far) {
+        rows.push(Row::timing(
+            &format!("(b) the same, both registries {rtt_ms} ms round trip away"),
+            b,
+            10.0,
+            "≥10x (as (b))",
+        ));
+        rows.push(Row::timing(
+            &format!("(c) the same, both registries {rtt_ms} ms round trip away"),
+            c,
+            3.0,
+            "≥3x (as (c))",
+        ));
+    }
 
     println!();
     println!("manifold push benchmark: podman system service vs manifold");
@@ -501,6 +550,11 @@ fn main() {
         cache_recreated,
         manifold_rss_before_kib,
     );
+    let mut cpu_cases = vec![("(b)", &case_b), ("(c)", &case_c), ("(d)", &case_d)];
+    if let (Some(b), Some(c)) = (&case_b_far, &case_c_far) {
+        cpu_cases.extend([("(b) far", b), ("(c) far", c)]);
+    }
+    print_registry_cpu(&cpu_cases, machine.cpus);
     println!();
     println!("Markdown:");
     println!();
@@ -676,12 +730,80 @@ struct PushJob<'a> {
     refs: &'a [String],
     /// The destination registry.
     dest: &'a Registry,
+    /// The address the push names (`127.0.0.1:PORT`): the registry's own, or a delay proxy's
+    /// in front of it.
+    dest_host: String,
     /// The destination repository (tag `latest`); fresh per iteration and system.
     repo: String,
     /// On an empty destination: every one of this many blobs must be uploaded.
     expect_uploads: Option<usize>,
     /// Every registry the push may talk to, for counting its requests.
     regs: &'a [&'a Registry],
+}
+
+/// A push case run in alternating rounds: what to push where.
+struct Rounds<'a> {
+    /// Names lists (`bench-LABEL-i`) and repositories (`LABEL-SYS-i`).
+    label: &'static str,
+    /// The images of the list, and how many distinct blobs they have.
+    refs: &'a [String],
+    blobs: usize,
+    /// The destination registry, and the address pushes name it by.
+    dest: &'a Registry,
+    dest_host: String,
+    /// An empty destination (a full copy): its storage is wiped, and podman's blob-info cache
+    /// removed, before every push, and every blob must be uploaded. Otherwise each system first
+    /// makes an untimed warm-up push, which fills podman's blob-info cache with where the
+    /// source blobs live (its steady state, its best case) and opens manifold's connections.
+    empty: bool,
+    /// Every registry a push may talk to, for counting its requests.
+    regs: &'a [&'a Registry],
+}
+
+/// Runs `iters` rounds of `r`, the two systems alternating within each; returns the case and,
+/// for an empty destination, whether podman re-created its blob-info cache (it should).
+fn push_rounds(servers: &mut [Server; 2], iters: usize, r: &Rounds<'_>) -> (Case, bool) {
+    let label = r.label;
+    let job = |name: String, repo: String| PushJob {
+        name,
+        refs: r.refs,
+        dest: r.dest,
+        dest_host: r.dest_host.clone(),
+        repo,
+        expect_uploads: r.empty.then_some(r.blobs),
+        regs: r.regs,
+    };
+    if !r.empty {
+        for s in servers.iter_mut() {
+            let tag = s.sys.tag();
+            let warm = job(
+                format!("bench-{label}-warm-{tag}"),
+                format!("{label}-warm-{tag}"),
+            );
+            push_case(s, &warm, &mut Case::default());
+        }
+    }
+    let mut case = Case::default();
+    let mut cache_recreated = false;
+    for i in 0..iters {
+        for sys in Sys::order(i) {
+            let push = job(
+                format!("bench-{label}-{i}"),
+                format!("{label}-{}-{i}", sys.tag()),
+            );
+            if r.empty {
+                wipe_registry(r.dest);
+                if sys == Sys::Podman {
+                    remove_podman_blob_cache();
+                }
+            }
+            push_case(server_mut(servers, sys), &push, &mut case);
+            if r.empty && sys == Sys::Podman {
+                cache_recreated |= Path::new(PODMAN_BLOB_CACHE).exists();
+            }
+        }
+    }
+    (case, cache_recreated)
 }
 
 /// Creates list `name` and adds `refs` in one modify call, which is timed; checks the list and
@@ -716,11 +838,13 @@ fn push_case(s: &mut Server, job: &PushJob<'_>, case: &mut Case) -> bool {
         }
         return false;
     }
-    let dest = format!("{}/{}:latest", job.dest.host(), job.repo);
+    let dest = format!("{}/{}:latest", job.dest_host, job.repo);
     create(&s.http, &job.name);
     modify(&s.http, &job.name, job.refs);
     let marks: Vec<usize> = job.regs.iter().map(|r| r.access_mark()).collect();
+    let cpu_before = registries_cpu(job.regs);
     let result = push(&s.http, &job.name, &dest);
+    let registry_cpu = registries_cpu(job.regs).saturating_sub(cpu_before);
     // Read the logs before the checks below add their own requests.
     let mut all_lines = vec![];
     let mut dest_log = vec![];
@@ -755,6 +879,7 @@ fn push_case(s: &mut Server, job: &PushJob<'_>, case: &mut Case) -> bool {
     match checked {
         Ok((d, traffic)) => {
             case.record_traffic(s.sys, traffic);
+            case.record_registry_cpu(s.sys, registry_cpu);
             case.record(s.sys, d);
             true
         }
@@ -834,6 +959,24 @@ fn reset_peak_rss(pid: u32) {
 }
 
 /// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`).
+/// CPU time the registries' processes have used so far: the sum over their threads of
+/// `/proc/PID/task/TID/schedstat` (nanoseconds on a CPU), finer than the 10 ms ticks of `stat`.
+fn registries_cpu(regs: &[&Registry]) -> Duration {
+    regs.iter().filter_map(|r| r.pid()).map(process_cpu).sum()
+}
+
+fn process_cpu(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
+}
+
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| {
@@ -1106,6 +1249,24 @@ fn print_markdown(rows: &[Row], m: &Machine, iters: usize, iters_large: usize) {
         println!(
             "| {} | {} | {} | {} | {} |",
             r.case, r.podman, r.manifold, r.ratio, goal
+        );
+    }
+}
+
+/// The registries' CPU time per push, which bounds a push from below: with the registries on
+/// this machine, no push can take less than that time divided by the CPUs.
+fn print_registry_cpu(cases: &[(&str, &Case)], cpus: usize) {
+    println!();
+    println!(
+        "registry CPU time per push (median; with the registries on these {cpus} CPUs, a push \
+         cannot take less than this divided by {cpus}):"
+    );
+    for (label, case) in cases {
+        let m = |v: &[Duration]| median(v).map_or("n/a".into(), ms);
+        println!(
+            "- {label}: podman {}, manifold {}",
+            m(&case.podman_registry_cpu),
+            m(&case.manifold_registry_cpu)
         );
     }
 }

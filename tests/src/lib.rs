@@ -16,7 +16,9 @@
 //! - [`podman`]: the podman CLI in remote mode, and a real podman service as a peer.
 //! - [`python`]: podman-py snippets run with the workspace's virtualenv.
 //! - [`process`]: shared process helpers: free ports, child guards, isolated environments.
+//! - [`delay`]: a loopback TCP proxy adding network latency, for benchmarks.
 
+pub mod delay;
 pub mod fixtures;
 pub mod http;
 pub mod manifold;
