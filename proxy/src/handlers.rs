@@ -236,9 +236,10 @@ impl App {
                 r.headers.push(("Location".into(), location));
                 r
             }
-            Route::ManifestCreate { version, name } => {
-                self.create(&version, name, req, grant).await
-            }
+            Route::ManifestCreate { version, name } => self
+                .create(&version, name, req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
             Route::ManifestExists { name, .. } => self.exists(&name, grant).await,
             Route::ManifestInspect { name, .. } => self
                 .inspect(&name, req, grant)
@@ -252,11 +253,18 @@ impl App {
                 .add_v3(&name, req, grant)
                 .await
                 .unwrap_or_else(|reply| reply),
-            Route::ManifestRemoveDigestV3 { name, .. } => {
-                self.remove_digest_v3(&name, req, grant).await
-            }
-            Route::ManifestDelete { name, .. } => self.delete(&name, req, grant).await,
-            Route::ImagesRemove { .. } => self.images_remove(req, grant).await,
+            Route::ManifestRemoveDigestV3 { name, .. } => self
+                .remove_digest_v3(&name, req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
+            Route::ManifestDelete { name, .. } => self
+                .delete(&name, req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
+            Route::ImagesRemove { .. } => self
+                .images_remove(req, grant)
+                .await
+                .unwrap_or_else(|reply| reply),
             Route::ManifestPush { .. } | Route::ManifestPushV3 { .. } => {
                 // `answer` sends push routes to `push`, which may stream.
                 let msg = "push routes are answered by App::answer";
@@ -272,24 +280,17 @@ impl App {
         create_name: CreateName,
         req: &Request,
         grant: &Grant,
-    ) -> Reply {
+    ) -> Result<Reply, Reply> {
         let q = Query::parse(&req.query);
         let url = req.url();
-        let parsed = (|| -> Result<_, SchemaError> {
-            let all = q.bool("all")?.unwrap_or(false);
-            let amend = q.bool("amend")?.unwrap_or(false);
-            Ok((all, amend))
-        })();
-        let (all, amend) = match parsed {
-            Ok(v) => v,
-            Err(e) => return bad_params(&url, &e),
-        };
+        let all = q.bool("all").map_err(|e| bad_params(&url, &e))?;
+        let amend = q.bool("amend").map_err(|e| bad_params(&url, &e))?;
         let name = match &create_name {
             CreateName::Path(n) => n.clone(),
             CreateName::Query => q.string("name").unwrap_or_default(),
             CreateName::Invalid { error, .. } => {
                 let msg = create_name.error_message().unwrap_or_default();
-                return Reply::error(400, &msg, error);
+                return Err(Reply::error(400, &msg, error));
             }
         };
         // `image` is the 3.x alias; `images` overrides it when present.
@@ -302,68 +303,55 @@ impl App {
                 .collect()
         };
         let index_annotations =
-            match parse_create_annotations(&q.json_map("annotations"), &q.strings("annotation")) {
-                Ok(a) => a,
-                Err(msg) => return Reply::error(400, &msg, &msg),
-            };
-        if let Err(e) = manifold_composer::reference::normalize_list_name(&name) {
-            return Reply::from_error(400, &e.context(format!("invalid image name {name}")));
-        }
+            parse_create_annotations(&q.json_map("annotations"), &q.strings("annotation"))
+                .map_err(|msg| Reply::error(400, &msg, &msg))?;
+        manifold_composer::reference::normalize_list_name(&name).map_err(|e| {
+            Reply::from_error(400, &e.context(format!("invalid image name {name}")))
+        })?;
         // The body is optional; fewer than 3 bytes (`{}`, a newline) count as none.
         let body = if req.body.len() >= 3 && !is_form_encoded(req) {
-            match decode_create_body(&req.body) {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    return Reply::error(
-                        500,
-                        &format!("decoding modifications in request: {e}"),
-                        e.as_str(),
-                    )
-                }
-            }
+            let body = decode_create_body(&req.body).map_err(|e| {
+                Reply::error(
+                    500,
+                    &format!("decoding modifications in request: {e}"),
+                    e.as_str(),
+                )
+            })?;
+            Some(body)
         } else {
             None
         };
         let add = AddOptions {
-            all,
+            all: all.unwrap_or(false),
             index_annotations,
             ..Default::default()
         };
         // Create reads registries anonymously (as podman does), under the caller's grant.
         let anonymous = RegistryAccess::new(Credentials::default(), None, grant.clone());
-        let id = match self
+        let id = self
             .composer
-            .create(&name, &images, amend, &add, &anonymous)
+            .create(&name, &images, amend.unwrap_or(false), &add, &anonymous)
             .await
-        {
-            Ok(id) => id,
-            Err(e) => return Reply::from_error(create_status(&e), &e),
-        };
+            .map_err(|e| Reply::from_error(create_status(&e), &e))?;
         if let Some(body) = body {
-            let opts = match add_options(&body) {
-                Ok(o) => o,
-                Err(reply) => return reply,
-            };
+            let opts = add_options(&body)?;
             if !body.images.is_empty()
                 || !opts.index_annotations.is_empty()
                 || opts.subject.is_some()
             {
-                match self
+                let failed = |e: &Error| Reply::from_error(denied_or(e, 500), e);
+                let outcome = self
                     .composer
                     .add(&id, &body.images, &opts, &anonymous)
                     .await
-                {
-                    Ok(outcome) if outcome.errors.is_empty() => {}
-                    Ok(outcome) => {
-                        let e = first_error(outcome);
-                        return Reply::from_error(denied_or(&e, 500), &e);
-                    }
-                    Err(e) => return Reply::from_error(denied_or(&e, 500), &e),
+                    .map_err(|e| failed(&e))?;
+                if !outcome.errors.is_empty() {
+                    return Err(failed(&first_error(outcome)));
                 }
             }
         }
         let status = if version.is_at_least_4() { 201 } else { 200 };
-        Reply::json(status, response::id_body(&id))
+        Ok(Reply::json(status, response::id_body(&id)))
     }
 
     /// §3.2
@@ -513,62 +501,62 @@ impl App {
     }
 
     /// §3.7, v3 remove by digest.
-    async fn remove_digest_v3(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
+    async fn remove_digest_v3(
+        &self,
+        name: &str,
+        req: &Request,
+        grant: &Grant,
+    ) -> Result<Reply, Reply> {
         let q = Query::parse(&req.query);
         let digest = q.string("digest").unwrap_or_default();
-        let id = match self.composer.resolve_for(name, grant) {
-            Ok(id) => id,
-            Err(e) => return Reply::from_error(404, &e),
-        };
-        if let Err(e) = manifold_composer::oci::validate_digest(&digest) {
-            return Reply::from_error(400, &e);
-        }
-        match self.composer.remove(&id, &[digest], grant).await {
+        let id = self
+            .composer
+            .resolve_for(name, grant)
+            .map_err(|e| Reply::from_error(404, &e))?;
+        manifold_composer::oci::validate_digest(&digest).map_err(|e| Reply::from_error(400, &e))?;
+        Ok(match self.composer.remove(&id, &[digest], grant).await {
             Ok(o) if o.errors.is_empty() => Reply::json(200, response::id_body(&id)),
             Ok(o) => Reply::from_error(500, &first_error(o)),
             Err(e) => Reply::from_error(500, &e),
-        }
+        })
     }
 
     /// §3.6
-    async fn delete(&self, name: &str, req: &Request, grant: &Grant) -> Reply {
-        let q = Query::parse(&req.query);
-        let ignore = match q.bool("ignore") {
-            Ok(v) => v.unwrap_or(false),
-            Err(e) => return bad_params(&req.url(), &e),
-        };
-        if let Err(e) = self.composer.resolve_for(name, grant) {
-            if e.kind() == ErrorKind::NotFound && ignore {
-                return Reply::json(200, response::remove_report(&[], &[], 0, Some(&[])));
+    async fn delete(&self, name: &str, req: &Request, grant: &Grant) -> Result<Reply, Reply> {
+        let ignore = Query::parse(&req.query)
+            .bool("ignore")
+            .map_err(|e| bad_params(&req.url(), &e))?
+            .unwrap_or(false);
+        match self.composer.resolve_for(name, grant) {
+            Err(e) if e.kind() == ErrorKind::NotFound && ignore => {
+                return Ok(Reply::json(
+                    200,
+                    response::remove_report(&[], &[], 0, Some(&[])),
+                ));
             }
-            return Reply::from_error(not_found_or_500(&e), &e);
+            Err(e) => return Err(Reply::from_error(not_found_or_500(&e), &e)),
+            Ok(_) => {}
         }
         let report = self
             .composer
             .remove_lists(&[name.to_string()], ignore, grant)
             .await;
         if let Some(e) = report.errors.first() {
-            return Reply::from_error(not_found_or_500(e), e);
+            return Err(Reply::from_error(not_found_or_500(e), e));
         }
-        Reply::json(
+        Ok(Reply::json(
             200,
             response::remove_report(&report.deleted, &report.untagged, 0, Some(&[])),
-        )
+        ))
     }
 
     /// §3.8: `podman manifest rm` and `push --rm`.
-    async fn images_remove(&self, req: &Request, grant: &Grant) -> Reply {
+    async fn images_remove(&self, req: &Request, grant: &Grant) -> Result<Reply, Reply> {
         let q = Query::parse(&req.query);
-        let parsed = (|| -> Result<_, SchemaError> {
-            Ok((
-                q.bool("ignore")?.unwrap_or(false),
-                q.bool("lookupmanifest")?.unwrap_or(false),
-            ))
-        })();
-        let (ignore, _lookup_manifest) = match parsed {
-            Ok(v) => v,
-            Err(e) => return bad_params(&req.url(), &e),
-        };
+        let bad = |e: SchemaError| bad_params(&req.url(), &e);
+        let ignore = q.bool("ignore").map_err(bad)?.unwrap_or(false);
+        // Validated like podman does; which names are lists was decided before routing here.
+        q.bool("lookupmanifest").map_err(bad)?;
         let names = q.strings("images");
         let report = self.composer.remove_lists(&names, ignore, grant).await;
         let errors: Vec<String> = report
@@ -592,10 +580,10 @@ impl App {
         } else {
             Some(errors.as_slice())
         };
-        Reply::json(
+        Ok(Reply::json(
             200,
             response::remove_report(&report.deleted, &report.untagged, exit_code, errors),
-        )
+        ))
     }
 }
 
