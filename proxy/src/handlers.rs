@@ -215,17 +215,18 @@ impl App {
         reply
     }
 
+    /// The handler of `route`: its reply, or the early (error) reply it stopped with.
     async fn dispatch(&self, route: Route, req: &Request, grant: &Grant) -> Reply {
-        match route {
+        let reply = match route {
             Route::Ping => {
                 let mut r = Reply::text(200, "OK");
                 r.headers.extend(response::ping_headers());
-                r
+                Ok(r)
             }
-            Route::Version => Reply::json(200, response::version_document()),
-            Route::NotFound => Reply::text(404, "Not Found\n"),
-            Route::MethodNotAllowed => Reply::text(405, "Method Not Allowed\n"),
-            Route::Forward => no_backend(req),
+            Route::Version => Ok(Reply::json(200, response::version_document())),
+            Route::NotFound => Ok(Reply::text(404, "Not Found\n")),
+            Route::MethodNotAllowed => Ok(Reply::text(405, "Method Not Allowed\n")),
+            Route::Forward => Ok(no_backend(req)),
             Route::Redirect { location } => {
                 let location = if req.query.is_empty() {
                     location
@@ -234,43 +235,27 @@ impl App {
                 };
                 let mut r = Reply::text(301, "");
                 r.headers.push(("Location".into(), location));
-                r
+                Ok(r)
             }
-            Route::ManifestCreate { version, name } => self
-                .create(&version, name, req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
-            Route::ManifestExists { name, .. } => self.exists(&name, grant).await,
-            Route::ManifestInspect { name, .. } => self
-                .inspect(&name, req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
-            Route::ManifestModify { name, .. } => self
-                .modify(&name, req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
-            Route::ManifestAddV3 { name, .. } => self
-                .add_v3(&name, req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
-            Route::ManifestRemoveDigestV3 { name, .. } => self
-                .remove_digest_v3(&name, req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
-            Route::ManifestDelete { name, .. } => self
-                .delete(&name, req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
-            Route::ImagesRemove { .. } => self
-                .images_remove(req, grant)
-                .await
-                .unwrap_or_else(|reply| reply),
+            Route::ManifestCreate { version, name } => {
+                self.create(&version, name, req, grant).await
+            }
+            Route::ManifestExists { name, .. } => Ok(self.exists(&name, grant).await),
+            Route::ManifestInspect { name, .. } => self.inspect(&name, req, grant).await,
+            Route::ManifestModify { name, .. } => self.modify(&name, req, grant).await,
+            Route::ManifestAddV3 { name, .. } => self.add_v3(&name, req, grant).await,
+            Route::ManifestRemoveDigestV3 { name, .. } => {
+                self.remove_digest_v3(&name, req, grant).await
+            }
+            Route::ManifestDelete { name, .. } => self.delete(&name, req, grant).await,
+            Route::ImagesRemove { .. } => self.images_remove(req, grant).await,
             Route::ManifestPush { .. } | Route::ManifestPushV3 { .. } => {
                 // `answer` sends push routes to `push`, which may stream.
                 let msg = "push routes are answered by App::answer";
-                Reply::error(500, msg, msg)
+                Err(Reply::error(500, msg, msg))
             }
-        }
+        };
+        reply.unwrap_or_else(|early| early)
     }
 
     /// §3.1
