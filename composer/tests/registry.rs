@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -19,7 +19,7 @@ use manifold_composer::credentials::{Auth, Credentials, Secret};
 use manifold_composer::oci::{self, sha256_digest};
 use manifold_composer::reference::ImageRef;
 use manifold_composer::registry::{Access, RegistryClient};
-use manifold_composer::ErrorKind;
+use manifold_composer::{Error, ErrorKind};
 use manifold_config::{Config, Environment, FileConfig, Overrides, RegistryEntry};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -403,9 +403,52 @@ fn config_with(registries: Vec<RegistryEntry>, max_manifest_size: Option<u64>) -
     Arc::new(config)
 }
 
-fn client() -> RegistryClient {
+/// A client over `config`; every client in this file is made here so the TLS provider is set.
+fn client_with(config: Arc<Config>) -> RegistryClient {
     install_crypto();
-    RegistryClient::new(config_with(Vec::new(), None)).expect("registry client")
+    RegistryClient::new(config).expect("registry client")
+}
+
+fn client() -> RegistryClient {
+    client_with(config_with(Vec::new(), None))
+}
+
+/// What a request brings: its credentials and the client's `tlsVerify`.
+fn access(credentials: &Credentials, tls_verify: Option<bool>) -> Access<'_> {
+    Access {
+        credentials,
+        tls_verify,
+    }
+}
+
+/// Anonymous access with the client's `tlsVerify`.
+fn anonymous(tls_verify: Option<bool>) -> Access<'static> {
+    static ANONYMOUS: LazyLock<Credentials> = LazyLock::new(Credentials::anonymous);
+    access(&ANONYMOUS, tls_verify)
+}
+
+/// Access with `USER`'s right password (basic credentials for any registry) and the client's
+/// `tlsVerify`.
+fn authenticated(tls_verify: Option<bool>) -> Access<'static> {
+    static GOOD: LazyLock<Credentials> = LazyLock::new(|| basic(USER, PASS));
+    access(&GOOD, tls_verify)
+}
+
+/// What `head_manifest` answers for a manifest that is there: its digest, type and size.
+fn found(digest: &str, media_type: &str, bytes: &[u8]) -> Option<(String, String, u64)> {
+    Some((
+        digest.to_string(),
+        media_type.to_string(),
+        bytes.len() as u64,
+    ))
+}
+
+/// Checks an error's kind (which picks the HTTP status), its cause and the whole message.
+#[track_caller]
+fn assert_error(e: &Error, kind: ErrorKind, cause: &str, message: &str) {
+    assert_eq!(e.kind(), kind);
+    assert_eq!(e.cause(), cause);
+    assert_eq!(e.message(), message);
 }
 
 fn image(s: &str) -> ImageRef {
@@ -426,20 +469,26 @@ const INSECURE: Option<bool> = Some(false);
 // ---------------------------------------------------------------------------------------------
 // Reading from a plain-HTTP registry.
 
-#[tokio::test]
-async fn manifests_come_back_byte_for_byte() {
+/// What the plain-HTTP read tests start from: a registry with the fixture pushed into `app`, the
+/// fixture, the registry's host and the image `HOST/app:amd64`. The registry stops when dropped,
+/// so callers bind it (as `_reg` if unused) for the whole test.
+async fn plain_app() -> (Registry, Fixture, String, ImageRef) {
     let reg = Registry::start(Mode::Plain);
     let fx = push_fixture(&reg.base(), "app", false).await;
-    let client = client();
-    let anon = Credentials::anonymous();
-    let access = Access {
-        credentials: &anon,
-        tls_verify: INSECURE,
-    };
     let host = reg.host();
+    let amd64 = image(&format!("{host}/app:amd64"));
+    (reg, fx, host, amd64)
+}
+
+#[tokio::test]
+async fn manifests_come_back_byte_for_byte() {
+    let (reg, fx, host, amd64) = plain_app().await;
+    let client = client();
+    let access = anonymous(INSECURE);
+    let amd64_by_digest = image(&format!("{host}/app@{}", fx.manifest_digest));
 
     let m = client
-        .get_manifest(&image(&format!("{host}/app:amd64")), &access)
+        .get_manifest(&amd64, &access)
         .await
         .expect("manifest by tag");
     assert_eq!(m.bytes.as_ref(), fx.manifest.as_slice());
@@ -448,10 +497,7 @@ async fn manifests_come_back_byte_for_byte() {
     assert!(!m.is_list());
 
     let by_digest = client
-        .get_manifest(
-            &image(&format!("{host}/app@{}", fx.manifest_digest)),
-            &access,
-        )
+        .get_manifest(&amd64_by_digest, &access)
         .await
         .expect("manifest by digest");
     assert_eq!(by_digest, m);
@@ -483,28 +529,14 @@ async fn manifests_come_back_byte_for_byte() {
         .head_manifest(&image(&format!("{host}/app:list")), &access)
         .await
         .expect("head");
-    assert_eq!(
-        head,
-        Some((
-            fx.index_digest.clone(),
-            oci::OCI_INDEX.to_string(),
-            fx.index.len() as u64
-        ))
-    );
+    assert_eq!(head, found(&fx.index_digest, oci::OCI_INDEX, &fx.index));
     let head = client
-        .head_manifest(
-            &image(&format!("{host}/app@{}", fx.manifest_digest)),
-            &access,
-        )
+        .head_manifest(&amd64_by_digest, &access)
         .await
         .expect("head by digest");
     assert_eq!(
         head,
-        Some((
-            fx.manifest_digest.clone(),
-            oci::OCI_MANIFEST.to_string(),
-            fx.manifest.len() as u64
-        ))
+        found(&fx.manifest_digest, oci::OCI_MANIFEST, &fx.manifest)
     );
     for missing in [
         format!("{host}/app:nope"),
@@ -518,11 +550,7 @@ async fn manifests_come_back_byte_for_byte() {
     }
 
     let config = client
-        .get_blob(
-            &image(&format!("{host}/app:amd64")),
-            &fx.config_digest,
-            &access,
-        )
+        .get_blob(&amd64, &fx.config_digest, &access)
         .await
         .expect("config blob");
     assert_eq!(config.as_ref(), fx.config.as_slice());
@@ -536,25 +564,19 @@ async fn manifests_come_back_byte_for_byte() {
 
 #[tokio::test]
 async fn unknown_things_are_not_found_in_the_registrys_words() {
-    let reg = Registry::start(Mode::Plain);
-    let fx = push_fixture(&reg.base(), "app", false).await;
+    let (_reg, fx, host, amd64) = plain_app().await;
     let client = client();
-    let anon = Credentials::anonymous();
-    let access = Access {
-        credentials: &anon,
-        tls_verify: INSECURE,
-    };
-    let host = reg.host();
+    let access = anonymous(INSECURE);
 
     let e = client
         .get_manifest(&image(&format!("{host}/app:nope")), &access)
         .await
         .expect_err("unknown tag");
-    assert_eq!(e.kind(), ErrorKind::RegistryNotFound);
-    assert_eq!(e.cause(), "manifest unknown");
-    assert_eq!(
-        e.message(),
-        format!("reading manifest nope in {host}/app: manifest unknown")
+    assert_error(
+        &e,
+        ErrorKind::RegistryNotFound,
+        "manifest unknown",
+        &format!("reading manifest nope in {host}/app: manifest unknown"),
     );
 
     let e = client
@@ -562,16 +584,16 @@ async fn unknown_things_are_not_found_in_the_registrys_words() {
         .await
         .expect_err("unknown repository");
     // distribution 2.8.2 answers MANIFEST_UNKNOWN for a repository it has never seen, too.
-    assert_eq!(e.kind(), ErrorKind::RegistryNotFound);
-    assert_eq!(e.cause(), "manifest unknown");
-    assert_eq!(
-        e.message(),
-        format!("reading manifest v1 in {host}/nothing/here: manifest unknown")
+    assert_error(
+        &e,
+        ErrorKind::RegistryNotFound,
+        "manifest unknown",
+        &format!("reading manifest v1 in {host}/nothing/here: manifest unknown"),
     );
 
     let missing = sha256_digest(b"nothing");
     let e = client
-        .get_blob(&image(&format!("{host}/app:amd64")), &missing, &access)
+        .get_blob(&amd64, &missing, &access)
         .await
         .expect_err("unknown blob");
     assert_eq!(e.kind(), ErrorKind::RegistryNotFound);
@@ -581,11 +603,7 @@ async fn unknown_things_are_not_found_in_the_registrys_words() {
     );
 
     let e = client
-        .get_blob(
-            &image(&format!("{host}/app:amd64")),
-            "sha256:short",
-            &access,
-        )
+        .get_blob(&amd64, "sha256:short", &access)
         .await
         .expect_err("bad digest");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
@@ -595,15 +613,9 @@ async fn unknown_things_are_not_found_in_the_registrys_words() {
 
 #[tokio::test]
 async fn content_that_does_not_match_its_digest_is_refused() {
-    let reg = Registry::start(Mode::Plain);
-    let fx = push_fixture(&reg.base(), "app", false).await;
+    let (reg, fx, host, amd64) = plain_app().await;
     let client = client();
-    let anon = Credentials::anonymous();
-    let access = Access {
-        credentials: &anon,
-        tls_verify: INSECURE,
-    };
-    let host = reg.host();
+    let access = anonymous(INSECURE);
     // "z": "1" becomes "z": "3": still JSON, same length, another digest.
     reg.corrupt(&fx.manifest_digest, b'1', b'3');
     reg.corrupt(&fx.config_digest, b'd', b'D');
@@ -638,18 +650,11 @@ async fn content_that_does_not_match_its_digest_is_refused() {
     );
 
     // By tag there is nothing to compare with: the bytes are returned with their own digest.
-    let m = client
-        .get_manifest(&image(&format!("{host}/app:amd64")), &access)
-        .await
-        .expect("by tag");
+    let m = client.get_manifest(&amd64, &access).await.expect("by tag");
     assert_eq!(m.digest, actual);
 
     let e = client
-        .get_blob(
-            &image(&format!("{host}/app:amd64")),
-            &fx.config_digest,
-            &access,
-        )
+        .get_blob(&amd64, &fx.config_digest, &access)
         .await
         .expect_err("corrupted config");
     assert_eq!(e.kind(), ErrorKind::BadContent);
@@ -666,18 +671,11 @@ async fn content_that_does_not_match_its_digest_is_refused() {
 
 #[tokio::test]
 async fn manifests_over_the_limit_are_refused() {
-    let reg = Registry::start(Mode::Plain);
-    let fx = push_fixture(&reg.base(), "app", false).await;
-    install_crypto();
-    let client = RegistryClient::new(config_with(Vec::new(), Some(100))).expect("client");
-    let anon = Credentials::anonymous();
-    let access = Access {
-        credentials: &anon,
-        tls_verify: INSECURE,
-    };
-    let host = reg.host();
+    let (_reg, fx, host, amd64) = plain_app().await;
+    let client = client_with(config_with(Vec::new(), Some(100)));
+    let access = anonymous(INSECURE);
     let e = client
-        .get_manifest(&image(&format!("{host}/app:amd64")), &access)
+        .get_manifest(&amd64, &access)
         .await
         .expect_err("too big");
     assert_eq!(e.kind(), ErrorKind::BadContent);
@@ -688,11 +686,7 @@ async fn manifests_over_the_limit_are_refused() {
     // The config (89 bytes) fits.
     assert!(fx.config.len() < 100);
     client
-        .get_blob(
-            &image(&format!("{host}/app:amd64")),
-            &fx.config_digest,
-            &access,
-        )
+        .get_blob(&amd64, &fx.config_digest, &access)
         .await
         .expect("small config");
 }
@@ -700,75 +694,61 @@ async fn manifests_over_the_limit_are_refused() {
 // ---------------------------------------------------------------------------------------------
 // Schemes and TLS.
 
+/// A configuration entry that makes `location` an insecure registry.
+fn insecure_entry(location: String) -> RegistryEntry {
+    RegistryEntry {
+        location,
+        insecure: true,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn configured_insecure_registries_fall_back_to_http() {
     let reg = Registry::start(Mode::Plain);
     let fx = push_fixture(&reg.base(), "team/app", false).await;
     let host = reg.host();
-    install_crypto();
-    let client = RegistryClient::new(config_with(
-        vec![RegistryEntry {
-            location: format!("{host}/team"),
-            insecure: true,
-            ..Default::default()
-        }],
-        None,
-    ))
-    .expect("client");
-    let anon = Credentials::anonymous();
-    let from_config = Access {
-        credentials: &anon,
-        tls_verify: None,
-    };
+    let team = insecure_entry(format!("{host}/team"));
+    let client = client_with(config_with(vec![team.clone()], None));
+    let from_config = anonymous(None);
+    let team_app = image(&format!("{host}/team/app:amd64"));
+    let other = image(&format!("{host}/other:amd64"));
     let m = client
-        .get_manifest(&image(&format!("{host}/team/app:amd64")), &from_config)
+        .get_manifest(&team_app, &from_config)
         .await
         .expect("insecure by configuration");
     assert_eq!(m.digest, fx.manifest_digest);
     assert_eq!(client.known_scheme(&host, true).as_deref(), Some("http"));
 
     // An explicit tlsVerify=true wins over the configuration: HTTPS only, which fails.
-    let secure = Access {
-        credentials: &anon,
-        tls_verify: Some(true),
-    };
     let e = client
-        .get_manifest(&image(&format!("{host}/team/app:amd64")), &secure)
+        .get_manifest(&team_app, &anonymous(Some(true)))
         .await
         .expect_err("secure against plain HTTP");
-    assert_eq!(e.kind(), ErrorKind::Registry);
-    assert_eq!(e.cause(), "http: server gave HTTP response to HTTPS client");
-    assert_eq!(
-        e.message(),
-        format!("pinging container registry {host}: Get \"https://{host}/v2/\": http: server gave HTTP response to HTTPS client")
+    assert_error(
+        &e,
+        ErrorKind::Registry,
+        "http: server gave HTTP response to HTTPS client",
+        &format!("pinging container registry {host}: Get \"https://{host}/v2/\": http: server gave HTTP response to HTTPS client"),
     );
     // Outside the configured namespace the registry is not in the configuration at all: refused
     // before anything is sent, whatever the client's TLS choice.
     let e = client
-        .get_manifest(&image(&format!("{host}/other:amd64")), &from_config)
+        .get_manifest(&other, &from_config)
         .await
         .expect_err("not covered by the entry");
     assert_eq!(e.kind(), ErrorKind::Forbidden);
-    let insecure = Access {
-        credentials: &anon,
-        tls_verify: Some(false),
-    };
     let e = client
-        .get_manifest(&image(&format!("{host}/other:amd64")), &insecure)
+        .get_manifest(&other, &anonymous(Some(false)))
         .await
         .expect_err("tlsVerify=false cannot widen the configuration");
     assert_eq!(e.kind(), ErrorKind::Forbidden);
     // Allowed when unlisted registries are, and secure there.
-    let mut open = Config::clone(&config_with(Vec::new(), None));
-    open.registries = vec![RegistryEntry {
-        location: format!("{host}/team"),
-        insecure: true,
-        ..Default::default()
-    }];
+    let mut open = Config::clone(&config_with(vec![team], None));
     open.allow_unlisted_registries = true;
-    let client = RegistryClient::new(Arc::new(open)).expect("client");
+    let client = client_with(Arc::new(open));
     let e = client
-        .get_manifest(&image(&format!("{host}/other:amd64")), &from_config)
+        .get_manifest(&other, &from_config)
         .await
         .expect_err("secure outside the entry");
     assert_eq!(e.cause(), "http: server gave HTTP response to HTTPS client");
@@ -779,28 +759,20 @@ async fn refused_connections_say_so() {
     let port = free_port();
     let host = format!("127.0.0.1:{port}");
     let client = client();
-    let anon = Credentials::anonymous();
-    let secure = Access {
-        credentials: &anon,
-        tls_verify: None,
-    };
+    let app = image(&format!("{host}/app:v1"));
     let e = client
-        .get_manifest(&image(&format!("{host}/app:v1")), &secure)
+        .get_manifest(&app, &anonymous(None))
         .await
         .expect_err("nothing listens");
-    assert_eq!(e.kind(), ErrorKind::Registry);
-    assert_eq!(e.cause(), "connection refused");
-    assert_eq!(
-        e.message(),
-        format!("pinging container registry {host}: Get \"https://{host}/v2/\": dial tcp {host}: connect: connection refused")
+    assert_error(
+        &e,
+        ErrorKind::Registry,
+        "connection refused",
+        &format!("pinging container registry {host}: Get \"https://{host}/v2/\": dial tcp {host}: connect: connection refused"),
     );
     // Insecure: HTTPS then HTTP were tried; like containers/image, HTTP's error is reported.
-    let insecure = Access {
-        credentials: &anon,
-        tls_verify: INSECURE,
-    };
     let e = client
-        .get_manifest(&image(&format!("{host}/app:v1")), &insecure)
+        .get_manifest(&app, &anonymous(INSECURE))
         .await
         .expect_err("nothing listens");
     assert_eq!(e.cause(), "connection refused");
@@ -817,35 +789,22 @@ async fn tls_registries_verify_unless_insecure() {
     let base = format!("https://{host}");
     let fx = push_fixture(&base, "app", false).await;
     let client = client();
-    let anon = Credentials::anonymous();
 
     let e = client
-        .get_manifest(
-            &image(&format!("{host}/app:amd64")),
-            &Access {
-                credentials: &anon,
-                tls_verify: None,
-            },
-        )
+        .get_manifest(&image(&format!("{host}/app:amd64")), &anonymous(None))
         .await
         .expect_err("unknown CA");
-    assert_eq!(e.kind(), ErrorKind::Registry);
-    assert_eq!(e.cause(), "x509: certificate signed by unknown authority");
-    assert_eq!(
-        e.message(),
-        format!("pinging container registry {host}: Get \"https://{host}/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority")
+    assert_error(
+        &e,
+        ErrorKind::Registry,
+        "x509: certificate signed by unknown authority",
+        &format!("pinging container registry {host}: Get \"https://{host}/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority"),
     );
 
     // Insecure: HTTPS without verification works, no fallback needed (the registry does not
     // speak plain HTTP at all).
     let m = client
-        .get_manifest(
-            &image(&format!("{host}/app:list")),
-            &Access {
-                credentials: &anon,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&image(&format!("{host}/app:list")), &anonymous(INSECURE))
         .await
         .expect("unverified TLS");
     assert_eq!(m.digest, fx.index_digest);
@@ -863,31 +822,18 @@ async fn basic_auth_registry() {
     let host = reg.host();
     let img = image(&format!("{host}/app:amd64"));
 
-    let anon = Credentials::anonymous();
     let e = client
-        .get_manifest(
-            &img,
-            &Access {
-                credentials: &anon,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&img, &anonymous(INSECURE))
         .await
         .expect_err("no credentials");
-    assert_eq!(e.kind(), ErrorKind::RegistryUnauthorized);
-    assert_eq!(e.cause(), "unauthorized: authentication required");
-    assert_eq!(
-        e.message(),
-        format!("reading manifest amd64 in {host}/app: unauthorized: authentication required")
+    assert_error(
+        &e,
+        ErrorKind::RegistryUnauthorized,
+        "unauthorized: authentication required",
+        &format!("reading manifest amd64 in {host}/app: unauthorized: authentication required"),
     );
     let e = client
-        .head_manifest(
-            &img,
-            &Access {
-                credentials: &anon,
-                tls_verify: INSECURE,
-            },
-        )
+        .head_manifest(&img, &anonymous(INSECURE))
         .await
         .expect_err("no credentials");
     assert_eq!(e.kind(), ErrorKind::RegistryUnauthorized);
@@ -895,30 +841,20 @@ async fn basic_auth_registry() {
 
     let wrong = basic(USER, "wrong-password");
     let e = client
-        .get_manifest(
-            &img,
-            &Access {
-                credentials: &wrong,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&img, &access(&wrong, INSECURE))
         .await
         .expect_err("wrong password");
     assert_eq!(e.kind(), ErrorKind::RegistryUnauthorized);
     assert!(!format!("{e:?}").contains("wrong-password"));
 
-    let good = basic(USER, PASS);
-    let access = Access {
-        credentials: &good,
-        tls_verify: INSECURE,
-    };
+    let with_good = authenticated(INSECURE);
     let m = client
-        .get_manifest(&img, &access)
+        .get_manifest(&img, &with_good)
         .await
         .expect("with credentials");
     assert_eq!(m.bytes.as_ref(), fx.manifest.as_slice());
     let config = client
-        .get_blob(&img, &fx.config_digest, &access)
+        .get_blob(&img, &fx.config_digest, &with_good)
         .await
         .expect("config with credentials");
     assert_eq!(config.as_ref(), fx.config.as_slice());
@@ -933,13 +869,7 @@ async fn basic_auth_registry() {
         },
     );
     client
-        .get_manifest(
-            &img,
-            &Access {
-                credentials: &per,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&img, &access(&per, INSECURE))
         .await
         .expect("per-registry credentials");
     // Nothing about the client prints a secret.
@@ -951,14 +881,10 @@ async fn credentials_never_go_over_plain_http_to_a_secure_registry() {
     // A plain-HTTP server that would accept anything: a secure client must not reach it.
     let fake = FakeServer::start(|_, _| Reply::json(200, "{}")).await;
     let client = client();
-    let creds = basic(USER, PASS);
     let e = client
         .get_manifest(
             &image(&format!("{}/app:v1", fake.host())),
-            &Access {
-                credentials: &creds,
-                tls_verify: None,
-            },
+            &authenticated(None),
         )
         .await
         .expect_err("secure registry over plain HTTP");
@@ -993,26 +919,23 @@ impl Request {
     }
 
     fn query(&self) -> Vec<(String, String)> {
-        let q = self.target.split_once('?').map_or("", |(_, q)| q);
-        reqwest::Url::parse(&format!("http://x/?{q}"))
-            .map(|u| {
-                u.query_pairs()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        decode_pairs(self.target.split_once('?').map_or("", |(_, q)| q))
     }
 
     fn form(&self) -> Vec<(String, String)> {
-        let body = String::from_utf8_lossy(&self.body);
-        reqwest::Url::parse(&format!("http://x/?{body}"))
-            .map(|u| {
-                u.query_pairs()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        decode_pairs(&String::from_utf8_lossy(&self.body))
     }
+}
+
+/// Decodes `k=v&…` the way a URL query is decoded (a form body is encoded the same way).
+fn decode_pairs(encoded: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{encoded}"))
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 struct Reply {
@@ -1035,6 +958,11 @@ impl Reply {
 
     fn json(status: u16, body: &str) -> Reply {
         Reply::new(status, body).header("Content-Type", "application/json")
+    }
+
+    /// A 200 serving `body` as an OCI image manifest, whatever it holds.
+    fn oci_manifest(body: impl Into<Vec<u8>>) -> Reply {
+        Reply::new(200, body).header("Content-Type", oci::OCI_MANIFEST)
     }
 
     fn header(mut self, name: &str, value: &str) -> Reply {
@@ -1234,9 +1162,7 @@ impl TokenWorld {
             }
             match r.path() {
                 "/v2/" => Reply::json(200, "{}"),
-                "/v2/app/manifests/v1" => {
-                    Reply::new(200, MANIFEST).header("Content-Type", oci::OCI_MANIFEST)
-                }
+                "/v2/app/manifests/v1" => Reply::oci_manifest(MANIFEST),
                 _ => Reply::json(404, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#),
             }
         })
@@ -1251,45 +1177,52 @@ impl TokenWorld {
     fn token_requests(&self) -> Vec<Request> {
         self.token.requests()
     }
+
+    /// The one image the fake registry serves (`MANIFEST`).
+    fn image(&self) -> ImageRef {
+        image(&format!("{}/app:v1", self.registry.host()))
+    }
+}
+
+/// Checks that decoded `pairs` (a query or a form) hold every `(key, value)` of `want`.
+#[track_caller]
+fn assert_has_pairs(pairs: &[(String, String)], want: &[(&str, &str)]) {
+    for (k, v) in want {
+        assert!(pairs.contains(&(k.to_string(), v.to_string())), "{pairs:?}");
+    }
 }
 
 #[tokio::test]
 async fn bearer_tokens_are_fetched_cached_and_scoped() {
     let world = TokenWorld::start(Some(300)).await;
     let client = client();
-    let img = image(&format!("{}/app:v1", world.registry.host()));
-    let creds = basic(USER, PASS);
-    let access = Access {
-        credentials: &creds,
-        tls_verify: INSECURE,
-    };
+    let img = world.image();
+    let alice = authenticated(INSECURE);
 
     let m = client
-        .get_manifest(&img, &access)
+        .get_manifest(&img, &alice)
         .await
         .expect("with a token");
     assert_eq!(m.bytes.as_ref(), MANIFEST.as_bytes());
     let tokens = world.token_requests();
     assert_eq!(tokens.len(), 1, "{tokens:?}");
-    let q = tokens[0].query();
-    assert!(
-        q.contains(&("scope".into(), "repository:app:pull".into())),
-        "{q:?}"
+    assert_has_pairs(
+        &tokens[0].query(),
+        &[
+            ("scope", "repository:app:pull"),
+            ("service", "fake-registry"),
+            ("account", USER),
+        ],
     );
-    assert!(
-        q.contains(&("service".into(), "fake-registry".into())),
-        "{q:?}"
-    );
-    assert!(q.contains(&("account".into(), USER.into())), "{q:?}");
     assert_eq!(tokens[0].method, "GET");
 
     // Cached: more requests, no more token requests.
     client
-        .get_manifest(&img, &access)
+        .get_manifest(&img, &alice)
         .await
         .expect("cached token");
     client
-        .head_manifest(&img, &access)
+        .head_manifest(&img, &alice)
         .await
         .expect("cached token");
     assert_eq!(world.token_requests().len(), 1);
@@ -1304,15 +1237,8 @@ async fn bearer_tokens_are_fetched_cached_and_scoped() {
     }
 
     // Another identity gets its own token, even for the same scope.
-    let anon = Credentials::anonymous();
     client
-        .get_manifest(
-            &img,
-            &Access {
-                credentials: &anon,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&img, &anonymous(INSECURE))
         .await
         .expect("anonymous token");
     let tokens = world.token_requests();
@@ -1324,7 +1250,7 @@ async fn bearer_tokens_are_fetched_cached_and_scoped() {
         *t = "token-2".into();
     }
     client
-        .get_manifest(&img, &access)
+        .get_manifest(&img, &alice)
         .await
         .expect("refreshed token");
     assert_eq!(world.token_requests().len(), 3);
@@ -1332,13 +1258,7 @@ async fn bearer_tokens_are_fetched_cached_and_scoped() {
     // Wrong credentials: the token server's 401.
     let wrong = basic(USER, "nope");
     let e = client
-        .get_manifest(
-            &img,
-            &Access {
-                credentials: &wrong,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&img, &access(&wrong, INSECURE))
         .await
         .expect_err("wrong password");
     assert_eq!(e.kind(), ErrorKind::RegistryUnauthorized);
@@ -1353,17 +1273,11 @@ async fn bearer_tokens_are_fetched_cached_and_scoped() {
 async fn identity_tokens_use_the_oauth2_form() {
     let world = TokenWorld::start(None).await;
     let client = client();
-    let img = image(&format!("{}/app:v1", world.registry.host()));
+    let img = world.image();
     let mut creds = Credentials::anonymous();
     creds.any_registry = Some(Auth::IdentityToken(Secret::new("identity-xyz")));
     client
-        .get_manifest(
-            &img,
-            &Access {
-                credentials: &creds,
-                tls_verify: INSECURE,
-            },
-        )
+        .get_manifest(&img, &access(&creds, INSECURE))
         .await
         .expect("identity token");
     let tokens = world.token_requests();
@@ -1373,15 +1287,15 @@ async fn identity_tokens_use_the_oauth2_form() {
         tokens[0].header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
-    let form = tokens[0].form();
-    for pair in [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", "identity-xyz"),
-        ("service", "fake-registry"),
-        ("scope", "repository:app:pull"),
-    ] {
-        assert!(form.contains(&(pair.0.into(), pair.1.into())), "{form:?}");
-    }
+    assert_has_pairs(
+        &tokens[0].form(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "identity-xyz"),
+            ("service", "fake-registry"),
+            ("scope", "repository:app:pull"),
+        ],
+    );
 }
 
 #[tokio::test]
@@ -1389,17 +1303,13 @@ async fn short_lived_tokens_are_renewed() {
     // expires_in 1 s: used for 0.8 s, then fetched again.
     let world = TokenWorld::start(Some(1)).await;
     let client = client();
-    let img = image(&format!("{}/app:v1", world.registry.host()));
-    let creds = basic(USER, PASS);
-    let access = Access {
-        credentials: &creds,
-        tls_verify: INSECURE,
-    };
-    client.get_manifest(&img, &access).await.expect("first");
-    client.get_manifest(&img, &access).await.expect("cached");
+    let img = world.image();
+    let alice = authenticated(INSECURE);
+    client.get_manifest(&img, &alice).await.expect("first");
+    client.get_manifest(&img, &alice).await.expect("cached");
     assert_eq!(world.token_requests().len(), 1);
     tokio::time::sleep(Duration::from_millis(900)).await;
-    client.get_manifest(&img, &access).await.expect("renewed");
+    client.get_manifest(&img, &alice).await.expect("renewed");
     assert_eq!(world.token_requests().len(), 2);
 }
 
@@ -1429,15 +1339,11 @@ async fn redirects_to_another_host_drop_the_credentials() {
     })
     .await;
     let client = client();
-    let creds = basic(USER, PASS);
     let blob = client
         .get_blob(
             &image(&format!("{}/app:v1", registry.host())),
             &digest,
-            &Access {
-                credentials: &creds,
-                tls_verify: INSECURE,
-            },
+            &authenticated(INSECURE),
         )
         .await
         .expect("redirected blob");
@@ -1465,29 +1371,20 @@ async fn odd_answers_are_reported_not_trusted() {
         "/v2/app/manifests/gateway" => Reply::new(502, "<html>bad gateway</html>"),
         "/v2/app/manifests/unbounded" => {
             // No Content-Length: the body runs until the connection closes.
-            let mut reply = Reply::new(200, big.clone()).header("Content-Type", oci::OCI_MANIFEST);
+            let mut reply = Reply::oci_manifest(big.clone());
             reply.content_length = false;
             reply
         }
-        "/v2/app/manifests/declared" => {
-            Reply::new(200, big.clone()).header("Content-Type", oci::OCI_MANIFEST)
-        }
-        "/v2/app/manifests/garbage" => {
-            Reply::new(200, "not json").header("Content-Type", oci::OCI_MANIFEST)
-        }
+        "/v2/app/manifests/declared" => Reply::oci_manifest(big.clone()),
+        "/v2/app/manifests/garbage" => Reply::oci_manifest("not json"),
         "/v2/app/manifests/nohead" => {
             Reply::new(200, MANIFEST).header("Content-Type", "application/json")
         }
         _ => Reply::new(404, ""),
     })
     .await;
-    install_crypto();
-    let client = RegistryClient::new(config_with(Vec::new(), Some(1000))).expect("client");
-    let anon = Credentials::anonymous();
-    let access = Access {
-        credentials: &anon,
-        tls_verify: INSECURE,
-    };
+    let client = client_with(config_with(Vec::new(), Some(1000)));
+    let access = anonymous(INSECURE);
     let host = fake.host();
 
     let e = client
@@ -1526,11 +1423,11 @@ async fn odd_answers_are_reported_not_trusted() {
         .expect("head");
     assert_eq!(
         head,
-        Some((
-            sha256_digest(MANIFEST.as_bytes()),
-            oci::OCI_MANIFEST.to_string(),
-            MANIFEST.len() as u64
-        ))
+        found(
+            &sha256_digest(MANIFEST.as_bytes()),
+            oci::OCI_MANIFEST,
+            MANIFEST.as_bytes()
+        )
     );
     // A bare 404 on GET is still "not found".
     let e = client

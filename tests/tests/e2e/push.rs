@@ -70,12 +70,31 @@ fn compose(http: &Client, name: &str, images: &[&PushedImage], auth: Option<&str
     id
 }
 
+/// Composes list `name` from `images` without credentials, and returns them as the list's
+/// children, in order, for the checks.
+fn compose_list<'i>(http: &Client, name: &str, images: &'i [PushedImage]) -> Vec<&'i PushedImage> {
+    let children: Vec<&PushedImage> = images.iter().collect();
+    compose(http, name, &children, None);
+    children
+}
+
 /// `POST /v5.0.0/libpod/manifests/{name}/registry/{dest}?{query}`.
 fn push_path(name: &str, dest: &str, query: &str) -> String {
     format!(
         "{V5}/manifests/{}/registry/{}?{query}",
         esc(name),
         esc(dest)
+    )
+}
+
+/// `POST /v3.4.0/libpod/manifests/{name}/push?destination={dest}&{query}`: v3 takes the
+/// destination in the query, escaped.
+fn v3_push(http: &Client, name: &str, dest: &str, query: &str) -> Response {
+    let dest = dest.replace('/', "%2F").replace(':', "%3A");
+    http.post(
+        &format!("{V3}/manifests/{name}/push?destination={dest}&{query}"),
+        "",
+        b"",
     )
 }
 
@@ -90,6 +109,13 @@ fn push_ok(http: &Client, name: &str, dest: &str, query: &str, headers: &[(&str,
     let r = push(http, name, dest, query, headers);
     r.assert_status(200);
     quiet_id(&r)
+}
+
+/// The usual quiet push, which must succeed: every child, TLS verification off (the test
+/// registries speak plain HTTP), no credentials. Returns the `Id`.
+#[track_caller]
+fn push_all_ok(http: &Client, name: &str, dest: &str) -> String {
+    push_ok(http, name, dest, "all=true&tlsVerify=false", &[])
 }
 
 /// The `Id` of a quiet push reply, checking that the body is exactly one `{"Id": "sha256:…"}`.
@@ -173,6 +199,19 @@ fn push_stream(
     (status, reports)
 }
 
+/// A streamed push that must fail inside the push: a 200 whose stream ends in an error line.
+/// Returns the error; `what` says why it must fail.
+#[track_caller]
+fn streamed_error(http: &Client, name: &str, dest: &str, query: &str, what: &str) -> String {
+    let (status, reports) = push_stream(http, name, dest, query, &[]);
+    assert_eq!(status, 200);
+    let (_, outcome) = read_reports(&reports);
+    let Outcome::Error(e) = outcome else {
+        panic!("{what}: {reports:?}")
+    };
+    e
+}
+
 /// Checks a ManifestPushReport stream (§3.5): every object has a string `Id` and only the keys
 /// `Id`, `stream`, `error`; none has all three empty; progress lines carry only `stream` (ending
 /// in a newline); the stream ends with exactly one terminator, `{"Id":"sha256:…"}` or
@@ -249,6 +288,29 @@ fn read_digestfile(path: &Path) -> String {
     assert_digest(&d);
     d
 }
+
+/// Runs `podman manifest push OPTS… --digestfile FILE LIST DEST`, which must succeed (`what`
+/// names it), and returns its output and the digest written to FILE.
+#[track_caller]
+fn cli_push_digest(
+    p: &Podman,
+    opts: &[&str],
+    list: &str,
+    dest: &str,
+    what: &str,
+) -> (Output, String) {
+    let digestfile = p.env().path().join("digest");
+    let path = digestfile.to_string_lossy();
+    let mut args = opts.to_vec();
+    args.extend(["--digestfile", &path]);
+    let out = cli_push(p, &args, list, dest);
+    out.assert_success(what);
+    let digest = read_digestfile(&digestfile);
+    (out, digest)
+}
+
+/// What a registry's refusal for want of credentials says: one of these, in some case.
+const DENIED: [&str; 3] = ["unauthorized", "authentication required", "denied"];
 
 /// `docker://HOST/REPO:TAG` of `reg`.
 fn docker_dest(reg: &Registry, repo: &str, tag: &str) -> String {
@@ -495,29 +557,55 @@ fn assert_children_then_index(
     );
 }
 
+/// Checks the access logs of a push across registries, which has to stream: every layer read
+/// from the source once (no config: manifold writes those from memory) and nothing written
+/// there; every blob uploaded to the destination once, none mounted; the children and then the
+/// index `repo:tag` written.
+#[track_caller]
+fn assert_streamed_copy(
+    src_log: &[AccessLine],
+    dest_log: &[AccessLine],
+    repo: &str,
+    tag: &str,
+    children: &[&PushedImage],
+) {
+    assert_eq!(
+        sorted(blob_gets(src_log)),
+        layer_digests(children),
+        "every layer read from the source once, no config read again:\n{}",
+        show(src_log)
+    );
+    assert!(
+        !src_log.iter().any(is_write),
+        "nothing written to the source:\n{}",
+        show(src_log)
+    );
+    assert!(mounted(dest_log).is_empty(), "no mount across registries");
+    assert_eq!(
+        sorted(uploaded(dest_log)),
+        blob_sizes(children).into_keys().collect::<Vec<_>>(),
+        "every blob streamed to the destination once:\n{}",
+        show(dest_log)
+    );
+    assert_children_then_index(dest_log, repo, tag, children);
+}
+
 // ---------------------------------------------------------------------------------------------
 // podman 4.3.1 CLI.
 
 #[test]
 fn cli_push_all_to_the_same_registry_mounts_every_blob() {
     let w = World::new();
-    let children: Vec<&PushedImage> = w.singles.iter().collect();
-    compose(&w.mf.http(), "pl", &children, None);
+    let children = compose_list(&w.mf.http(), "pl", &w.singles);
     let p = Podman::new(&w.mf.url());
-    let digestfile = p.env().path().join("digest");
     let mark = w.reg.access_mark();
-    let out = cli_push(
+    let (out, id) = cli_push_digest(
         &p,
-        &[
-            "--all",
-            "--tls-verify=false",
-            "--digestfile",
-            &digestfile.to_string_lossy(),
-        ],
+        &["--all", "--tls-verify=false"],
         "pl",
         &docker_dest(&w.reg, "pushed", "v1"),
+        "manifest push --all",
     );
-    out.assert_success("manifest push --all");
     let log = w.reg.access_log_since(mark);
     assert!(
         out.stderr
@@ -530,7 +618,6 @@ fn cli_push_all_to_the_same_registry_mounts_every_blob() {
         "{}",
         out.stderr
     );
-    let id = read_digestfile(&digestfile);
 
     // Same registry, new repository: every blob is mounted from `app`, once, and nothing is
     // uploaded or read.
@@ -571,41 +658,28 @@ fn cli_push_format_v2s2_and_oci_convert_only_the_index() {
     let w = World::new();
     let docker_singles = fixtures::push_six_singles_format(&w.reg, "dapp", Format::Docker);
     let http = w.mf.http();
-    let oci_children: Vec<&PushedImage> = w.singles.iter().take(3).collect();
-    let docker_children: Vec<&PushedImage> = docker_singles.iter().take(3).collect();
-    compose(&http, "ocilist", &oci_children, None);
-    compose(&http, "dockerlist", &docker_children, None);
+    let oci_children = compose_list(&http, "ocilist", &w.singles[..3]);
+    let docker_children = compose_list(&http, "dockerlist", &docker_singles[..3]);
     let p = Podman::new(&w.mf.url());
-    let digestfile = p.env().path().join("digest");
-    let df = digestfile.to_string_lossy().to_string();
 
     // An OCI list pushed as v2s2: a Docker list over the unchanged OCI children.
-    let out = cli_push(
+    let (_, id) = cli_push_digest(
         &p,
-        &[
-            "--all",
-            "--tls-verify=false",
-            "--format",
-            "v2s2",
-            "--digestfile",
-            &df,
-        ],
+        &["--all", "--tls-verify=false", "--format", "v2s2"],
         "ocilist",
         &docker_dest(&w.reg, "conv", "v2s2"),
+        "push --format v2s2",
     );
-    out.assert_success("push --format v2s2");
-    let id = read_digestfile(&digestfile);
     assert_pushed(&w.reg, "conv", "v2s2", &id, &oci_children, DOCKER_LIST);
 
     // The same list in its own format: an OCI index.
-    let out = cli_push(
+    let (_, own) = cli_push_digest(
         &p,
-        &["--all", "--tls-verify=false", "--digestfile", &df],
+        &["--all", "--tls-verify=false"],
         "ocilist",
         &docker_dest(&w.reg, "conv", "own"),
+        "push in the list's own format",
     );
-    out.assert_success("push in the list's own format");
-    let own = read_digestfile(&digestfile);
     assert_ne!(
         own, id,
         "a different index media type gives a different digest"
@@ -621,30 +695,21 @@ fn cli_push_format_v2s2_and_oci_convert_only_the_index() {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let out = cli_push(
+    let (_, d_own) = cli_push_digest(
         &p,
-        &["--all", "--tls-verify=false", "--digestfile", &df],
+        &["--all", "--tls-verify=false"],
         "dockerlist",
         &docker_dest(&w.reg, "dconv", "own"),
+        "push of a Docker list",
     );
-    out.assert_success("push of a Docker list");
-    let d_own = read_digestfile(&digestfile);
     assert_pushed(&w.reg, "dconv", "own", &d_own, &docker_children, &own_type);
-    let out = cli_push(
+    let (_, d_oci) = cli_push_digest(
         &p,
-        &[
-            "--all",
-            "--tls-verify=false",
-            "--format",
-            "oci",
-            "--digestfile",
-            &df,
-        ],
+        &["--all", "--tls-verify=false", "--format", "oci"],
         "dockerlist",
         &docker_dest(&w.reg, "dconv", "oci"),
+        "push --format oci",
     );
-    out.assert_success("push --format oci");
-    let d_oci = read_digestfile(&digestfile);
     assert_pushed(&w.reg, "dconv", "oci", &d_oci, &docker_children, OCI_INDEX);
 
     // Raw HTTP: `docker` is an alias of `v2s2`.
@@ -666,34 +731,25 @@ fn cli_push_creds_to_auth_destination(auth: RegistryAuth) {
     let w = world_with(&[&dest]);
     let (user, pass) = creds_of(&dest);
     let old = old_version(&dest, "rel", "v1");
-    let children: Vec<&PushedImage> = w.singles.iter().collect();
-    compose(&w.mf.http(), "pl", &children, None);
+    let children = compose_list(&w.mf.http(), "pl", &w.singles);
     let p = Podman::new(&w.mf.url());
-    let digestfile = p.env().path().join("digest");
     let target = docker_dest(&dest, "rel", "v1");
 
     let out = cli_push(&p, &["--all", "--tls-verify=false"], "pl", &target);
     out.assert_failure("push to an auth registry without credentials");
-    assert_output_mentions(&out, &["unauthorized", "authentication required", "denied"]);
+    assert_output_mentions(&out, &DENIED);
     assert_untouched(&dest, "rel", "v1", &old.digest);
 
     let src_mark = w.reg.access_mark();
     let dest_mark = dest.access_mark();
     let creds = format!("{user}:{pass}");
-    let out = cli_push(
+    let (out, id) = cli_push_digest(
         &p,
-        &[
-            "--all",
-            "--tls-verify=false",
-            "--creds",
-            &creds,
-            "--digestfile",
-            &digestfile.to_string_lossy(),
-        ],
+        &["--all", "--tls-verify=false", "--creds", &creds],
         "pl",
         &target,
+        "push with --creds",
     );
-    out.assert_success("push with --creds");
     let src_log = w.reg.access_log_since(src_mark);
     let dest_log = dest.access_log_since(dest_mark);
     assert!(
@@ -702,26 +758,7 @@ fn cli_push_creds_to_auth_destination(auth: RegistryAuth) {
         "{}",
         out.stderr
     );
-    let id = read_digestfile(&digestfile);
-    let blobs = blob_sizes(&children);
-    assert!(mounted(&dest_log).is_empty(), "no mount across registries");
-    assert_eq!(
-        sorted(uploaded(&dest_log)),
-        blobs.keys().cloned().collect::<Vec<_>>(),
-        "every blob streamed to the destination once:\n{}",
-        show(&dest_log)
-    );
-    assert_eq!(
-        sorted(blob_gets(&src_log)),
-        layer_digests(&children),
-        "every layer read from the source once, no config read again:\n{}",
-        show(&src_log)
-    );
-    assert!(
-        !src_log.iter().any(is_write),
-        "nothing written to the source"
-    );
-    assert_children_then_index(&dest_log, "rel", "v1", &children);
+    assert_streamed_copy(&src_log, &dest_log, "rel", "v1", &children);
     assert_pushed(&dest, "rel", "v1", &id, &children, OCI_INDEX);
     assert!(
         !w.mf.log().contains(&pass),
@@ -742,28 +779,20 @@ fn cli_push_creds_to_a_token_auth_destination() {
 #[test]
 fn cli_push_quiet_with_digestfile() {
     let w = World::new();
-    let children: Vec<&PushedImage> = w.singles.iter().take(2).collect();
-    compose(&w.mf.http(), "ql", &children, None);
+    let children = compose_list(&w.mf.http(), "ql", &w.singles[..2]);
     let p = Podman::new(&w.mf.url());
-    let digestfile = p.env().path().join("digest");
-    let out = cli_push(
+    let (out, id) = cli_push_digest(
         &p,
-        &[
-            "-q",
-            "--tls-verify=false",
-            "--digestfile",
-            &digestfile.to_string_lossy(),
-        ],
+        &["-q", "--tls-verify=false"],
         "ql",
         &docker_dest(&w.reg, "quiet", "v1"),
+        "manifest push -q",
     );
-    out.assert_success("manifest push -q");
     assert!(
         !out.stderr.contains("Writing manifest list") && !out.stderr.contains("Copying"),
         "-q prints no progress: {}",
         out.stderr
     );
-    let id = read_digestfile(&digestfile);
     // The digest file holds the digest of the index the registry serves.
     let served = fixtures::get_manifest(&w.reg, "quiet", "v1");
     assert_eq!(id, manifold_tests::sha256_digest(&served.bytes));
@@ -773,10 +802,8 @@ fn cli_push_quiet_with_digestfile() {
 #[test]
 fn cli_push_rm_removes_the_list_only_on_success() {
     let w = World::new();
-    let children: Vec<&PushedImage> = w.singles.iter().take(2).collect();
-    compose(&w.mf.http(), "rml", &children, None);
+    let children = compose_list(&w.mf.http(), "rml", &w.singles[..2]);
     let p = Podman::new(&w.mf.url());
-    let digestfile = p.env().path().join("digest");
     // A failed push with --rm keeps the list.
     let out = cli_push(
         &p,
@@ -789,29 +816,22 @@ fn cli_push_rm_removes_the_list_only_on_success() {
         .assert_success("the list survives a failed push --rm");
     assert_no_tag(&w.reg, "rm", "bad");
 
-    let out = cli_push(
+    let (_, id) = cli_push_digest(
         &p,
-        &[
-            "--rm",
-            "--tls-verify=false",
-            "--digestfile",
-            &digestfile.to_string_lossy(),
-        ],
+        &["--rm", "--tls-verify=false"],
         "rml",
         &docker_dest(&w.reg, "rm", "v1"),
+        "push --rm",
     );
-    out.assert_success("push --rm");
     p.run(&["manifest", "exists", "rml"])
         .assert_failure("the list is gone after push --rm");
-    let id = read_digestfile(&digestfile);
     assert_pushed(&w.reg, "rm", "v1", &id, &children, OCI_INDEX);
 }
 
 #[test]
 fn cli_push_compression_format_is_refused() {
     let w = World::new();
-    let children: Vec<&PushedImage> = w.singles.iter().take(1).collect();
-    compose(&w.mf.http(), "cl", &children, None);
+    compose_list(&w.mf.http(), "cl", &w.singles[..1]);
     let p = Podman::new(&w.mf.url());
     let out = cli_push(
         &p,
@@ -870,7 +890,7 @@ fn failed_push_without_source_credentials_moves_no_tag_then_auth_file_works() {
 
     let out = cli_push(&p, &["--all", "--tls-verify=false"], "sl", &target);
     out.assert_failure("push without any credentials");
-    assert_output_mentions(&out, &["unauthorized", "authentication required", "denied"]);
+    assert_output_mentions(&out, &DENIED);
     assert_untouched(&dest, "rel", "v1", &old.digest);
     let dest_creds = format!("{du}:{dp}");
     let out = cli_push(
@@ -880,7 +900,7 @@ fn failed_push_without_source_credentials_moves_no_tag_then_auth_file_works() {
         &target,
     );
     out.assert_failure("push with the destination's credentials only");
-    assert_output_mentions(&out, &["unauthorized", "authentication required", "denied"]);
+    assert_output_mentions(&out, &DENIED);
     assert_untouched(&dest, "rel", "v1", &old.digest);
     for c in &children {
         assert!(
@@ -891,20 +911,13 @@ fn failed_push_without_source_credentials_moves_no_tag_then_auth_file_works() {
 
     p.login(&src.host(), &su, &sp);
     p.login(&dest.host(), &du, &dp);
-    let digestfile = p.env().path().join("digest");
-    let out = cli_push(
+    let (_, id) = cli_push_digest(
         &p,
-        &[
-            "--all",
-            "--tls-verify=false",
-            "--digestfile",
-            &digestfile.to_string_lossy(),
-        ],
+        &["--all", "--tls-verify=false"],
         "sl",
         &target,
+        "push with both registries in auth.json",
     );
-    out.assert_success("push with both registries in auth.json");
-    let id = read_digestfile(&digestfile);
     assert_pushed(&dest, "rel", "v1", &id, &children, OCI_INDEX);
     for secret in [&sp, &dp] {
         assert!(
@@ -971,8 +984,7 @@ print(json.dumps({{"denied": denied}}))
 fn http_push_quiet_returns_one_id_object() {
     let w = World::new();
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().collect();
-    compose(&http, "pl", &children, None);
+    let children = compose_list(&http, "pl", &w.singles);
     // Default quiet, every parameter podman clients send with an empty value, removeSignatures.
     let r = push(
         &http,
@@ -1021,8 +1033,7 @@ fn http_push_quiet_returns_one_id_object() {
 fn http_push_streams_progress_reports() {
     let w = World::new();
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().collect();
-    compose(&http, "pl", &children, None);
+    let children = compose_list(&http, "pl", &w.singles);
     let (status, reports) = push_stream(
         &http,
         "pl",
@@ -1044,13 +1055,7 @@ fn http_push_streams_progress_reports() {
     assert_pushed(&w.reg, "stream", "v1", &id, &children, OCI_INDEX);
 
     // The streamed Id equals the quiet one for the same list.
-    let quiet = push_ok(
-        &http,
-        "pl",
-        &dest_ref(&w.reg, "stream", "v2"),
-        "all=true&tlsVerify=false",
-        &[],
-    );
+    let quiet = push_all_ok(&http, "pl", &dest_ref(&w.reg, "stream", "v2"));
     assert_eq!(quiet, id);
 }
 
@@ -1058,18 +1063,10 @@ fn http_push_streams_progress_reports() {
 fn http_v3_push_route() {
     let w = World::new();
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().take(3).collect();
-    compose(&http, "v3l", &children, None);
-    let q = |dest: &str| dest.replace('/', "%2F").replace(':', "%3A");
+    let children = compose_list(&http, "v3l", &w.singles[..3]);
+    let idx = dest_ref(&w.reg, "v3", "idx");
     // v3's `all` defaults to false: the children are not at the destination yet.
-    let r = http.post(
-        &format!(
-            "{V3}/manifests/v3l/push?destination={}&tlsVerify=false",
-            q(&dest_ref(&w.reg, "v3", "idx"))
-        ),
-        "",
-        b"",
-    );
+    let r = v3_push(&http, "v3l", &idx, "tlsVerify=false");
     r.assert_status(400);
     assert!(
         error_message(&r).contains("manifest blob unknown"),
@@ -1077,26 +1074,17 @@ fn http_v3_push_route() {
         r.text()
     );
     assert_no_tag(&w.reg, "v3", "idx");
-    let r = http.post(
-        &format!(
-            "{V3}/manifests/v3l/push?destination={}&all=true&tlsVerify=false&removeSignatures=false",
-            q(&docker_dest(&w.reg, "v3", "all"))
-        ),
-        "",
-        b"",
+    let r = v3_push(
+        &http,
+        "v3l",
+        &docker_dest(&w.reg, "v3", "all"),
+        "all=true&tlsVerify=false&removeSignatures=false",
     );
     r.assert_status(200);
     let id = quiet_id(&r);
     assert_pushed(&w.reg, "v3", "all", &id, &children, OCI_INDEX);
     // Now the children are there, the index alone can go.
-    let r = http.post(
-        &format!(
-            "{V3}/manifests/v3l/push?destination={}&tlsVerify=false",
-            q(&dest_ref(&w.reg, "v3", "idx"))
-        ),
-        "",
-        b"",
-    );
+    let r = v3_push(&http, "v3l", &idx, "tlsVerify=false");
     r.assert_status(200);
     assert_eq!(quiet_id(&r), id);
     assert_pushed(&w.reg, "v3", "idx", &id, &children, OCI_INDEX);
@@ -1109,13 +1097,11 @@ fn http_v3_push_route() {
         b"",
     )
     .assert_status(400);
-    let r = http.post(
-        &format!(
-            "{V3}/manifests/nolist/push?destination={}&tlsVerify=false",
-            q(&dest_ref(&w.reg, "v3", "none"))
-        ),
-        "",
-        b"",
+    let r = v3_push(
+        &http,
+        "nolist",
+        &dest_ref(&w.reg, "v3", "none"),
+        "tlsVerify=false",
     );
     r.assert_status(400);
     assert!(
@@ -1129,8 +1115,7 @@ fn http_v3_push_route() {
 fn http_push_errors() {
     let w = World::new();
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().take(2).collect();
-    compose(&http, "el", &children, None);
+    compose_list(&http, "el", &w.singles[..2]);
     let dest = dest_ref(&w.reg, "errs", "v1");
 
     // Unknown list, quiet: 400 `pushing image "<dest>": …image not known`.
@@ -1180,9 +1165,7 @@ fn http_push_errors() {
 
     // Destinations that are not registry references.
     for bad in ["oci:/x", "dir:/tmp/x"] {
-        let r = push(&http, "el", bad, "all=true", &[]);
-        r.assert_status(400);
-        let msg = error_message(&r);
+        let msg = refusal(&http, "el", bad, "all=true");
         assert!(msg.contains("unsupported transport"), "{bad}: {msg}");
     }
 
@@ -1204,7 +1187,7 @@ fn http_push_errors() {
     assert_no_tag(&w.reg, "errs", "v1");
     assert!(fixtures::tags(&w.reg, "errs").is_empty());
     http.get("/_ping").assert_status(200);
-    push_ok(&http, "el", &dest, "all=true&tlsVerify=false", &[]);
+    push_all_ok(&http, "el", &dest);
 }
 
 /// The error bodies podman 5.8's push handler writes, byte for byte (the README promises
@@ -1215,8 +1198,7 @@ fn http_push_errors() {
 fn http_push_error_bodies_match_podman() {
     let w = World::new();
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().take(1).collect();
-    compose(&http, "el", &children, None);
+    compose_list(&http, "el", &w.singles[..1]);
     let dest = dest_ref(&w.reg, "errs", "v1");
     let body = |status: u16, cause: &str, message: &str| json!({"cause": cause, "message": message, "response": status});
 
@@ -1307,12 +1289,7 @@ fn http_push_credentials_header_forms() {
         let r = push(&http, "hl", &dest_ref(&dest, repo, "v1"), "all=true", &h);
         r.assert_status(400);
         let msg = error_message(&r).to_lowercase();
-        assert!(
-            ["unauthorized", "authentication required", "denied"]
-                .iter()
-                .any(|w| msg.contains(w)),
-            "{repo}: {msg}"
-        );
+        assert!(DENIED.iter().any(|w| msg.contains(w)), "{repo}: {msg}");
         assert_no_tag(&dest, repo, "v1");
     }
 
@@ -1377,22 +1354,13 @@ fn http_push_tls_verify_param_controls_the_destination() {
     let mf = Manifold::start(ManifoldOptions::with_config(&config));
     let w = World { reg, singles, mf };
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().take(2).collect();
-    compose(&http, "tl", &children, None);
+    let children = compose_list(&http, "tl", &w.singles[..2]);
     for q in ["all=true", "all=true&tlsVerify=true"] {
-        let r = push(&http, "tl", &dest_ref(&dest, "tls", "v1"), q, &[]);
-        r.assert_status(400);
-        let msg = error_message(&r);
+        let msg = refusal(&http, "tl", &dest_ref(&dest, "tls", "v1"), q);
         assert!(msg.starts_with("pushing image "), "{q}: {msg}");
         assert_no_tag(&dest, "tls", "v1");
     }
-    let id = push_ok(
-        &http,
-        "tl",
-        &dest_ref(&dest, "tls", "v1"),
-        "all=true&tlsVerify=false",
-        &[],
-    );
+    let id = push_all_ok(&http, "tl", &dest_ref(&dest, "tls", "v1"));
     assert_pushed(&dest, "tls", "v1", &id, &children, OCI_INDEX);
 }
 
@@ -1403,15 +1371,12 @@ fn http_push_tls_verify_param_controls_the_destination() {
 fn failed_push_all_false_with_children_missing_moves_no_tag() {
     let w = World::new();
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().collect();
-    compose(&http, "pl", &children, None);
+    let children = compose_list(&http, "pl", &w.singles);
     let old = old_version(&w.reg, "rel", "v1");
     let dest = dest_ref(&w.reg, "rel", "v1");
     // `all` defaults to false on v4+, and all=false pushes only the index.
     for q in ["tlsVerify=false", "all=false&tlsVerify=false"] {
-        let r = push(&http, "pl", &dest, q, &[]);
-        r.assert_status(400);
-        let msg = error_message(&r);
+        let msg = refusal(&http, "pl", &dest, q);
         assert!(
             msg.starts_with(&format!("pushing image \"{dest}\": ")),
             "{msg}"
@@ -1421,18 +1386,13 @@ fn failed_push_all_false_with_children_missing_moves_no_tag() {
             "{q}: {msg}"
         );
     }
-    let (status, reports) = push_stream(
+    let e = streamed_error(
         &http,
         "pl",
         &dest,
         "all=false&tlsVerify=false&quiet=false",
-        &[],
+        "all=false without the children must fail",
     );
-    assert_eq!(status, 200);
-    let (_, outcome) = read_reports(&reports);
-    let Outcome::Error(e) = outcome else {
-        panic!("all=false without the children must fail: {reports:?}")
-    };
     assert!(e.contains("manifest blob unknown"), "{e}");
     assert_untouched(&w.reg, "rel", "v1", &old.digest);
     for c in &children {
@@ -1443,13 +1403,7 @@ fn failed_push_all_false_with_children_missing_moves_no_tag() {
     }
 
     // Once the children are in the repository, all=false writes exactly the index.
-    let full = push_ok(
-        &http,
-        "pl",
-        &dest_ref(&w.reg, "rel", "full"),
-        "all=true&tlsVerify=false",
-        &[],
-    );
+    let full = push_all_ok(&http, "pl", &dest_ref(&w.reg, "rel", "full"));
     let mark = w.reg.access_mark();
     let id = push_ok(&http, "pl", &dest, "all=false&tlsVerify=false", &[]);
     let log = w.reg.access_log_since(mark);
@@ -1475,30 +1429,22 @@ fn failed_push_destination_down_names_it() {
     let w = world_with(&[&dest]);
     let old = old_version(&dest, "rel", "v1");
     let http = w.mf.http();
-    let children: Vec<&PushedImage> = w.singles.iter().take(2).collect();
-    compose(&http, "dl", &children, None);
+    let children = compose_list(&http, "dl", &w.singles[..2]);
     dest.stop();
     let target = dest_ref(&dest, "rel", "v1");
 
-    let r = push(&http, "dl", &target, "all=true&tlsVerify=false", &[]);
-    r.assert_status(400);
-    let msg = error_message(&r);
+    let msg = refusal(&http, "dl", &target, "all=true&tlsVerify=false");
     assert!(
         msg.starts_with(&format!("pushing image \"{target}\": ")),
         "{msg}"
     );
-    let (status, reports) = push_stream(
+    let e = streamed_error(
         &http,
         "dl",
         &target,
         "all=true&tlsVerify=false&quiet=false",
-        &[],
+        "a push to a stopped registry must fail",
     );
-    assert_eq!(status, 200);
-    let (_, outcome) = read_reports(&reports);
-    let Outcome::Error(e) = outcome else {
-        panic!("a push to a stopped registry must fail: {reports:?}")
-    };
     assert!(
         e.contains(&dest.host()),
         "the error names the destination {}: {e}",
@@ -1517,7 +1463,7 @@ fn failed_push_destination_down_names_it() {
     dest.restart();
     assert_untouched(&dest, "rel", "v1", &old.digest);
     // And with the registry back, the push works.
-    let id = push_ok(&http, "dl", &target, "all=true&tlsVerify=false", &[]);
+    let id = push_all_ok(&http, "dl", &target);
     assert_pushed(&dest, "rel", "v1", &id, &children, OCI_INDEX);
 }
 
@@ -1529,8 +1475,7 @@ fn failed_push_corrupt_source_blob_writes_no_tag_nor_blob() {
     let old = old_version(&dest, "rel", "v1");
     let mf = manifold_for(&[&src, &dest]);
     let http = mf.http();
-    let children: Vec<&PushedImage> = singles.iter().take(4).collect();
-    compose(&http, "cl", &children, None);
+    let children = compose_list(&http, "cl", &singles[..4]);
 
     // Same length, different bytes, in the source registry's storage.
     let victim = children[3]
@@ -1554,9 +1499,7 @@ fn failed_push_corrupt_source_blob_writes_no_tag_nor_blob() {
     assert_eq!(served.len(), bytes.len());
     assert_ne!(manifold_tests::sha256_digest(&served), victim);
 
-    let r = push(&http, "cl", &dest_ref(&dest, "rel", "v1"), "all=true", &[]);
-    r.assert_status(400);
-    let msg = error_message(&r);
+    let msg = refusal(&http, "cl", &dest_ref(&dest, "rel", "v1"), "all=true");
     assert!(msg.to_lowercase().contains("digest"), "{msg}");
     assert_untouched(&dest, "rel", "v1", &old.digest);
     assert_eq!(
@@ -1573,46 +1516,28 @@ fn failed_push_corrupt_source_blob_writes_no_tag_nor_blob() {
 // ---------------------------------------------------------------------------------------------
 // Plan: full cross-registry copy, idempotent re-push, token refresh.
 
-/// A source with six small images and one of two 8 MiB layers, and an empty destination.
-fn two_registries() -> (Registry, Vec<PushedImage>, Registry) {
+/// A source with six small images and one of two 8 MiB layers, an empty destination, and a
+/// manifold that lists both.
+fn two_registries() -> (Registry, Vec<PushedImage>, Registry, Manifold) {
     let a = Registry::plain();
     let mut images = fixtures::push_six_singles(&a, "app");
     images.push(fixtures::large_image(&a, "app", "big", 8, 77));
     let b = Registry::plain();
-    (a, images, b)
+    let mf = manifold_for(&[&a, &b]);
+    (a, images, b, mf)
 }
 
 #[test]
 fn cross_registry_push_copies_every_blob_once() {
-    let (a, images, b) = two_registries();
-    let mf = manifold_for(&[&a, &b]);
+    let (a, images, b, mf) = two_registries();
     let http = mf.http();
-    let children: Vec<&PushedImage> = images.iter().collect();
-    compose(&http, "xl", &children, None);
+    let children = compose_list(&http, "xl", &images);
     let (ma, mb) = (a.access_mark(), b.access_mark());
     let id = push_ok(&http, "xl", &dest_ref(&b, "copy", "v1"), "all=true", &[]);
     let (la, lb) = (a.access_log_since(ma), b.access_log_since(mb));
     let blobs: Vec<String> = blob_sizes(&children).into_keys().collect();
     assert_eq!(blobs.len(), 16);
-    assert_eq!(
-        sorted(blob_gets(&la)),
-        layer_digests(&children),
-        "each source layer read once, no config read again:\n{}",
-        show(&la)
-    );
-    assert!(
-        !la.iter().any(is_write),
-        "nothing written to the source:\n{}",
-        show(&la)
-    );
-    assert!(mounted(&lb).is_empty(), "no mount across registries");
-    assert_eq!(
-        sorted(uploaded(&lb)),
-        blobs,
-        "each blob uploaded once:\n{}",
-        show(&lb)
-    );
-    assert_children_then_index(&lb, "copy", "v1", &children);
+    assert_streamed_copy(&la, &lb, "copy", "v1", &children);
     assert_pushed(&b, "copy", "v1", &id, &children, OCI_INDEX);
     // The big layers arrived intact.
     let big = &images[6];
@@ -1628,10 +1553,8 @@ fn cross_registry_push_copies_every_blob_once() {
 /// from the source again, once each, and the push is complete.
 #[test]
 fn cross_registry_push_after_restart_reads_configs_again() {
-    let (a, images, b) = two_registries();
-    let mut mf = manifold_for(&[&a, &b]);
-    let children: Vec<&PushedImage> = images.iter().collect();
-    compose(&mf.http(), "rs", &children, None);
+    let (a, images, b, mut mf) = two_registries();
+    let children = compose_list(&mf.http(), "rs", &images);
     mf.restart();
     let ma = a.access_mark();
     let id = push_ok(
@@ -1653,11 +1576,9 @@ fn cross_registry_push_after_restart_reads_configs_again() {
 
 #[test]
 fn idempotent_repush_writes_nothing() {
-    let (a, images, b) = two_registries();
-    let mf = manifold_for(&[&a, &b]);
+    let (a, images, b, mf) = two_registries();
     let http = mf.http();
-    let children: Vec<&PushedImage> = images.iter().collect();
-    compose(&http, "il", &children, None);
+    let children = compose_list(&http, "il", &images);
     let dest = dest_ref(&b, "same", "v1");
     let first = push_ok(&http, "il", &dest, "all=true", &[]);
     let (ma, mb) = (a.access_mark(), b.access_mark());
@@ -1704,10 +1625,8 @@ fn token_expiry_between_pushes_refreshes() {
     let (user, pass) = creds_of(&dest);
     let auth = single_auth(&user, &pass);
     let http = w.mf.http();
-    let first: Vec<&PushedImage> = w.singles.iter().take(3).collect();
-    let second: Vec<&PushedImage> = w.singles.iter().skip(3).collect();
-    compose(&http, "t1", &first, None);
-    compose(&http, "t2", &second, None);
+    let first = compose_list(&http, "t1", &w.singles[..3]);
+    let second = compose_list(&http, "t2", &w.singles[3..]);
     let headers = [("X-Registry-Auth", auth.as_str())];
     let id1 = push_ok(
         &http,
