@@ -1,6 +1,9 @@
 //! The push executor: reads the children from their sources, asks the destination what it has,
 //! runs the [plan](super::plan) with bounded parallelism, and reports progress in podman's words.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use futures_util::future::{try_join_all, BoxFuture, FutureExt as _, Shared};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Semaphore;
@@ -8,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::plan::{
     self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
 };
-use super::PushOptions;
+use super::{report, PushOptions};
 use crate::cache::ManifestCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::ManifestList;
@@ -83,7 +86,7 @@ pub async fn push_list(
     // Nested lists reference images written above and each other in order: one at a time.
     let lists = plan.lists.len();
     for (i, step) in plan.lists.iter().enumerate() {
-        write_manifest(&to, step, i, lists).await?;
+        write_list(&to, step, i, lists).await?;
     }
     say(
         progress,
@@ -309,6 +312,7 @@ struct Source<'a> {
 /// time: each child manifest is written as soon as the blobs it needs are in place, rather than
 /// after every blob of every child, so the registry is never left waiting on the slowest blob
 /// of another child. A blob shared by several children is copied once and awaited by each.
+/// Each child's progress block is reported once it is written.
 async fn copy_children(
     to: &Destination<'_>,
     plan: &plan::Plan,
@@ -317,7 +321,7 @@ async fn copy_children(
 ) -> Result<()> {
     let gate = Semaphore::new(concurrency);
     let gate = &gate;
-    let blobs: Vec<Shared<BoxFuture<'_, Result<()>>>> = plan
+    let blobs: Vec<Shared<BoxFuture<'_, Result<BlobCopy>>>> = plan
         .blobs
         .iter()
         .map(|step| {
@@ -330,11 +334,43 @@ async fn copy_children(
         })
         .collect();
     let blobs = &blobs;
+    // Blob steps some finished child has reported already.
+    let reported = &Mutex::new(HashSet::new());
     let images = plan.images.len();
     try_join_all(plan.images.iter().enumerate().map(|(i, step)| async move {
-        try_join_all(step.needs.iter().map(|&b| blobs[b].clone())).await?;
-        let _permit = gate.acquire().await;
-        write_manifest(to, step, i, images).await
+        let copies = try_join_all(step.needs.iter().map(|&b| blobs[b].clone())).await?;
+        if step.write {
+            let _permit = gate.acquire().await;
+            put_manifest(to, &step.manifest).await?;
+        }
+        let first_reports: HashSet<usize> = {
+            let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());
+            step.needs
+                .iter()
+                .copied()
+                .filter(|&b| reported.insert(b))
+                .collect()
+        };
+        let outcome = |blob: &plan::Blob| {
+            let (k, &b) = step
+                .needs
+                .iter()
+                .enumerate()
+                .find(|(_, &b)| plan.blobs[b].blob.digest == blob.digest)?;
+            let copy = if first_reports.contains(&b) {
+                copies[k]
+            } else {
+                BlobCopy::Present
+            };
+            Some(report::BlobOutcome {
+                copy,
+                from: &plan.blobs[b].source,
+            })
+        };
+        for line in report::image_lines(&step.manifest, (i, images), step.write, outcome) {
+            say(to.progress, line);
+        }
+        Ok(())
     }))
     .await?;
     // Every blob belongs to some image written above; this only makes that not matter.
@@ -342,19 +378,14 @@ async fn copy_children(
     Ok(())
 }
 
-/// Runs one blob step and reports it in podman's words.
-async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -> Result<()> {
-    let what = if step.blob.is_config {
-        "config"
-    } else {
-        "blob"
-    };
+/// Runs one blob step.
+async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -> Result<BlobCopy> {
     let digest = &step.blob.digest;
     let from = step.source.with_digest(digest);
     let size = step.blob.size;
     let (client, dest) = (to.client, &to.access);
     let check_first = step.action == BlobAction::CheckThenCopy;
-    let copied = match step.action {
+    match step.action {
         BlobAction::Copy | BlobAction::CheckThenCopy
             if step.blob.is_config && size <= client.max_manifest_size() =>
         {
@@ -385,50 +416,23 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
             }
             client
                 .write_blob(&step.source, to.image, digest, bytes, dest, check_first)
-                .await?
+                .await
         }
         BlobAction::CheckThenCopy => {
             client
                 .copy_blob_if_missing(&from, to.image, digest, size, &source.access, dest)
-                .await?
+                .await
         }
         BlobAction::Mount | BlobAction::Copy => {
             client
                 .copy_blob(&from, to.image, digest, size, &source.access, dest)
-                .await?
+                .await
         }
-    };
-    let line = match copied {
-        BlobCopy::Present => format!("Copying {what} {digest} skipped: already exists\n"),
-        BlobCopy::Mounted => format!(
-            "Copying {what} {digest} done: mounted from {}\n",
-            step.source.name()
-        ),
-        BlobCopy::Uploaded => format!("Copying {what} {digest} done\n"),
-    };
-    say(to.progress, line);
-    Ok(())
+    }
 }
 
-/// Writes one manifest by digest (the `n`th of `total`), unless the destination has it.
-async fn write_manifest(
-    to: &Destination<'_>,
-    step: &ManifestStep,
-    n: usize,
-    total: usize,
-) -> Result<()> {
-    let m = &step.manifest;
-    say(
-        to.progress,
-        format!("Copying image {} ({}/{total})\n", m.digest, n + 1),
-    );
-    if !step.write {
-        say(
-            to.progress,
-            "Skipping manifest: already at the destination\n".into(),
-        );
-        return Ok(());
-    }
+/// Writes manifest `m` by digest, with its exact source bytes.
+async fn put_manifest(to: &Destination<'_>, m: &SourceManifest) -> Result<()> {
     to.client
         .put_manifest(
             &to.image.with_digest(&m.digest),
@@ -437,9 +441,21 @@ async fn write_manifest(
             &to.access,
         )
         .await?;
-    say(
-        to.progress,
-        "Writing manifest to image destination\n".into(),
-    );
+    Ok(())
+}
+
+/// Writes nested list `step` by digest (the `n`th of `total`), unless the destination has it.
+async fn write_list(
+    to: &Destination<'_>,
+    step: &ManifestStep,
+    n: usize,
+    total: usize,
+) -> Result<()> {
+    if step.write {
+        put_manifest(to, &step.manifest).await?;
+    }
+    for line in report::image_lines(&step.manifest, (n, total), step.write, |_| None) {
+        say(to.progress, line);
+    }
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 pub mod execute;
 pub mod plan;
+pub mod report;
 
 use crate::list::ListFormat;
 use crate::reference::ImageRef;

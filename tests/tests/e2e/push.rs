@@ -1029,6 +1029,46 @@ fn http_push_quiet_returns_one_id_object() {
     assert_eq!(quiet_id(&r), id);
 }
 
+/// Checks that the stream reports every child as podman does, in one block of its own:
+/// `Copying image D (i/n)`, `Getting image source signatures`, a line for each of its layers,
+/// then its config, then `Writing manifest to image destination` and `Storing signatures`.
+#[track_caller]
+fn assert_image_blocks(streams: &[String], children: &[&PushedImage]) {
+    let n = children.len();
+    for child in children {
+        let start = streams
+            .iter()
+            .position(|l| l.starts_with(&format!("Copying image {} (", child.digest)))
+            .unwrap_or_else(|| panic!("no block for {}:\n{}", child.digest, streams.concat()));
+        assert!(
+            streams[start].ends_with(&format!("/{n})\n")),
+            "{}",
+            streams[start]
+        );
+        let mut expected = vec!["Getting image source signatures\n".to_string()];
+        let mut layers: Vec<&String> = vec![];
+        for d in &child.layer_digests {
+            if !layers.contains(&d) {
+                layers.push(d);
+            }
+        }
+        expected.extend(layers.iter().map(|d| format!("Copying blob {d} ")));
+        expected.push(format!("Copying config {} ", child.config_digest));
+        expected.push("Writing manifest to image destination\n".into());
+        expected.push("Storing signatures\n".into());
+        let block = &streams[start + 1..(start + 1 + expected.len()).min(streams.len())];
+        assert_eq!(block.len(), expected.len(), "{}", streams.concat());
+        for (line, want) in block.iter().zip(&expected) {
+            assert!(
+                line.starts_with(want.as_str()),
+                "in the block of {}: {line:?} should start with {want:?}:\n{}",
+                child.digest,
+                streams.concat()
+            );
+        }
+    }
+}
+
 #[test]
 fn http_push_streams_progress_reports() {
     let w = World::new();
@@ -1048,10 +1088,18 @@ fn http_push_streams_progress_reports() {
     };
     let text = streams.concat();
     assert!(
-        text.contains("Writing manifest list to image destination\n"),
+        text.ends_with("Writing manifest list to image destination\nStoring list signatures\n"),
         "{text}"
     );
-    assert!(text.contains("Storing list signatures\n"), "{text}");
+    assert_image_blocks(&streams, &children);
+    // Each blob is reported mounted once; a child sharing it later says it was already there.
+    for digest in blob_sizes(&children).keys() {
+        let mounted = streams
+            .iter()
+            .filter(|l| l.contains(digest.as_str()) && l.contains("done: mounted from"))
+            .count();
+        assert_eq!(mounted, 1, "{digest} reported mounted once:\n{text}");
+    }
     assert_pushed(&w.reg, "stream", "v1", &id, &children, OCI_INDEX);
 
     // The streamed Id equals the quiet one for the same list.
