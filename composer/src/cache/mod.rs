@@ -324,12 +324,9 @@ impl ManifestCache {
                 Box::pin(async move { self.get_blob_at(&route, digest).await.map(Some) })
             })
             .await?;
-        found.map(|(b, _)| b).ok_or_else(|| {
-            Error::new(
-                ErrorKind::RegistryNotFound,
-                format!("{digest}: blob unknown"),
-            )
-        })
+        found
+            .map(|(b, _)| b)
+            .ok_or_else(|| crate::registry::blob_unknown(digest))
     }
 
     /// [`RegistryClient::get_blob_at`] through the cache: one place only.

@@ -1,7 +1,7 @@
 //! The push executor: reads the children from their sources, asks the destination what it has,
 //! runs the [plan](super::plan) with bounded parallelism, and reports progress in podman's words.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use futures_util::future::{try_join_all, BoxFuture, FutureExt as _, Shared};
@@ -343,38 +343,34 @@ async fn copy_children(
             let _permit = gate.acquire().await;
             put_manifest(to, &step.manifest).await?;
         }
-        let first_reports: HashSet<usize> = {
+        // The first child to finish reports a shared blob as copied; the others, as there.
+        let outcomes: HashMap<&str, report::BlobOutcome<'_>> = {
             let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());
             step.needs
                 .iter()
-                .copied()
-                .filter(|&b| reported.insert(b))
+                .zip(copies)
+                .map(|(&b, copy)| {
+                    let blob = &plan.blobs[b];
+                    let copy = if reported.insert(b) {
+                        copy
+                    } else {
+                        BlobCopy::Present
+                    };
+                    let outcome = report::BlobOutcome {
+                        copy,
+                        from: &blob.source,
+                    };
+                    (blob.blob.digest.as_str(), outcome)
+                })
                 .collect()
         };
-        let outcome = |blob: &plan::Blob| {
-            let (k, &b) = step
-                .needs
-                .iter()
-                .enumerate()
-                .find(|(_, &b)| plan.blobs[b].blob.digest == blob.digest)?;
-            let copy = if first_reports.contains(&b) {
-                copies[k]
-            } else {
-                BlobCopy::Present
-            };
-            Some(report::BlobOutcome {
-                copy,
-                from: &plan.blobs[b].source,
-            })
-        };
+        let outcome = |blob: &plan::Blob| outcomes.get(blob.digest.as_str()).copied();
         for line in report::image_lines(&step.manifest, (i, images), step.write, outcome) {
             say(to.progress, line);
         }
         Ok(())
     }))
     .await?;
-    // Every blob belongs to some image written above; this only makes that not matter.
-    try_join_all(blobs.iter().cloned()).await?;
     Ok(())
 }
 

@@ -365,12 +365,9 @@ impl RegistryClient {
                 })
             })
             .await?;
-        found.map(|(copy, _)| copy).ok_or_else(|| {
-            Error::new(
-                ErrorKind::RegistryNotFound,
-                format!("{digest}: blob unknown"),
-            )
-        })
+        found
+            .map(|(copy, _)| copy)
+            .ok_or_else(|| super::blob_unknown(digest))
     }
 
     /// One attempt of [`RegistryClient::copy_blob_if_missing`]: HEAD, session and source GET at

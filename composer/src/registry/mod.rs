@@ -123,6 +123,14 @@ fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// The error of a blob that no place (primary or mirror) has.
+pub(crate) fn blob_unknown(digest: &str) -> Error {
+    Error::new(
+        ErrorKind::RegistryNotFound,
+        format!("{digest}: blob unknown"),
+    )
+}
+
 /// How [`RegistryClient::copy_blob`] got a blob into the destination repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlobCopy {
@@ -513,12 +521,7 @@ impl RegistryClient {
                 Box::pin(async move { self.get_blob_at(&route, digest).await.map(Some) })
             })
             .await?;
-        found.map(|(b, _)| b).ok_or_else(|| {
-            Error::new(
-                ErrorKind::RegistryNotFound,
-                format!("{digest}: blob unknown"),
-            )
-        })
+        found.map(|(b, _)| b).ok_or_else(|| blob_unknown(digest))
     }
 
     /// GETs a small blob (an image config) of the route's repository into memory, verifying its
