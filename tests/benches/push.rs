@@ -443,12 +443,9 @@ fn main() {
                 expect_uploads: Some(large_blobs),
                 regs: &regs,
             };
-            wipe_registry(&dst);
+            make_empty(&dst, sys);
             let pid = match sys {
-                Sys::Podman => {
-                    remove_podman_blob_cache();
-                    podman_pid
-                }
+                Sys::Podman => podman_pid,
                 Sys::Manifold => manifold_pid,
             };
             reset_peak_rss(pid);
@@ -792,10 +789,7 @@ fn push_rounds(servers: &mut [Server; 2], iters: usize, r: &Rounds<'_>) -> (Case
                 format!("{label}-{}-{i}", sys.tag()),
             );
             if r.empty {
-                wipe_registry(r.dest);
-                if sys == Sys::Podman {
-                    remove_podman_blob_cache();
-                }
+                make_empty(r.dest, sys);
             }
             push_case(server_mut(servers, sys), &push, &mut case);
             if r.empty && sys == Sys::Podman {
@@ -943,6 +937,15 @@ fn wipe_registry(reg: &Registry) {
     }
 }
 
+/// Prepares a push by `sys` to an empty `dest`: its storage wiped and, for podman, the blob-info
+/// cache removed, so that neither system can mount or skip a blob.
+fn make_empty(dest: &Registry, sys: Sys) {
+    wipe_registry(dest);
+    if sys == Sys::Podman {
+        remove_podman_blob_cache();
+    }
+}
+
 /// Deletes podman's blob-info cache, which would otherwise turn uploads into mounts.
 fn remove_podman_blob_cache() {
     match std::fs::remove_file(PODMAN_BLOB_CACHE) {
@@ -958,7 +961,6 @@ fn reset_peak_rss(pid: u32) {
     std::fs::write(&path, "5").unwrap_or_else(|e| panic!("write 5 to {path}: {e}"));
 }
 
-/// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`).
 /// CPU time the registries' processes have used so far: the sum over their threads of
 /// `/proc/PID/task/TID/schedstat` (nanoseconds on a CPU), finer than the 10 ms ticks of `stat`.
 fn registries_cpu(regs: &[&Registry]) -> Duration {
@@ -977,6 +979,7 @@ fn process_cpu(pid: u32) -> Duration {
         .sum()
 }
 
+/// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`).
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| {
