@@ -1030,17 +1030,22 @@ fn server_errors_are_retried_until_the_registry_recovers() {
 // ---------------------------------------------------------------------------------------------
 // Token refresh
 
+/// Long enough for a token minted with `exp_skew(-358)` to be refused.
+const TOKEN_DEATH: Duration = Duration::from_millis(2100);
+
 #[test]
 fn a_token_that_expires_mid_push_is_refreshed() {
     let a_reg = Registry::plain();
     let img = fixtures::push_image(&a_reg, "app", "v1", &ImageSpec::linux("amd64").seed(11));
     let t_reg = Registry::start(RegistryAuth::token("alice", "s3cret"));
     let ts = t_reg.token_server().expect("token server");
-    // Tokens that the registry stops accepting after about a second while their `expires_in`
+    // Tokens that the registry stops accepting within two seconds while their `expires_in`
     // (300 s) has the client keep them: a token that really expires mid-push, as far as the
-    // client can tell (distribution allows 60 s of leeway past `exp`, hence the -359).
+    // client can tell. Distribution allows 60 s of leeway past `exp`, hence the -358; `exp` is
+    // in whole seconds, so a token lives 1 to 2 s (with -359 it could die at once, if minted
+    // just before a second turned).
     ts.set_hard_expiry(Duration::from_secs(300));
-    ts.set_exp_skew(-359);
+    ts.set_exp_skew(-358);
     let c = client(0, 10);
     let creds = creds_for(&[&t_reg]);
     let anon = Credentials::anonymous();
@@ -1052,7 +1057,7 @@ fn a_token_that_expires_mid_push_is_refreshed() {
         .expect("first copy");
     let after_first = t_reg.token_requests();
     let mark = t_reg.access_mark();
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(TOKEN_DEATH);
 
     // The cached token is dead now: the upload session POST gets a 401, the token is replaced
     // and the copy goes on. The new token dies soon too, which the manifest PUT then meets.
@@ -1062,7 +1067,7 @@ fn a_token_that_expires_mid_push_is_refreshed() {
         .expect("copy with a refreshed token");
     assert_eq!(copied, BlobCopy::Uploaded);
     assert_eq!(t_reg.token_requests(), after_first + 1);
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(TOKEN_DEATH);
     ts.set_exp_skew(0);
     let written = rt
         .block_on(c.put_manifest(

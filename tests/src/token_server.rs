@@ -225,7 +225,8 @@ impl TokenServer {
     /// Makes tokens issued from now on unusable `lifetime` after issue as far as the registry is
     /// concerned: `expires_in` = `lifetime` and `exp` = now + `lifetime` - 60 s, compensating
     /// distribution's 60 s clock-skew leeway on `exp`. (With [`TokenServer::set_expiry`] alone the
-    /// registry keeps accepting a token for 60 s after `exp`.)
+    /// registry keeps accepting a token for 60 s after `exp`.) `exp` counts whole seconds, so the
+    /// registry refuses the token somewhere between `lifetime` - 1 s and `lifetime` after issue.
     pub fn set_hard_expiry(&self, lifetime: Duration) {
         self.set_expiry(lifetime);
         self.set_exp_skew(-60);
