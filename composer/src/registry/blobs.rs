@@ -142,6 +142,8 @@ struct Verified<S> {
     /// The body was cut off; nothing more is produced.
     failed: bool,
     source_url: Url,
+    /// The source's name, for the context of a content error.
+    source_name: String,
     abort: AbortSlot,
 }
 
@@ -154,6 +156,13 @@ impl<S> Verified<S> {
         };
         *self.abort.lock().unwrap_or_else(|e| e.into_inner()) = Some(abort);
         Poll::Ready(Some(Err(std::io::Error::other(text))))
+    }
+
+    /// Cuts the body off because the source's bytes are not the blob.
+    fn reject(&mut self, problem: String) -> Poll<Option<std::io::Result<Bytes>>> {
+        let e = Error::new(ErrorKind::BadContent, problem)
+            .context(format!("reading blob from {}", self.source_name));
+        self.fail(Abort::Content(e))
     }
 }
 
@@ -181,14 +190,11 @@ where
                     }
                     this.seen = this.seen.saturating_add(chunk.len() as u64);
                     if this.seen > this.size {
-                        let e = Error::new(
-                            ErrorKind::BadContent,
-                            format!(
-                                "blob is larger than its expected size of {} bytes",
-                                this.size
-                            ),
+                        let problem = format!(
+                            "blob is larger than its expected size of {} bytes",
+                            this.size
                         );
-                        return this.fail(Abort::Content(e));
+                        return this.reject(problem);
                     }
                     this.hasher.update(&chunk);
                     if let Some(previous) = this.held.replace(chunk) {
@@ -201,25 +207,19 @@ where
                 }
                 Poll::Ready(None) => {
                     if this.seen != this.size {
-                        let e = Error::new(
-                            ErrorKind::BadContent,
-                            format!(
-                                "blob ended after {} bytes, short of its expected size of {} bytes",
-                                this.seen, this.size
-                            ),
+                        let problem = format!(
+                            "blob ended after {} bytes, short of its expected size of {} bytes",
+                            this.seen, this.size
                         );
-                        return this.fail(Abort::Content(e));
+                        return this.reject(problem);
                     }
                     let actual = this.hasher.finish();
                     if actual != this.expected {
-                        let e = Error::new(
-                            ErrorKind::BadContent,
-                            format!(
-                                "blob digest {actual} does not match the expected digest {}",
-                                this.expected
-                            ),
+                        let problem = format!(
+                            "blob digest {actual} does not match the expected digest {}",
+                            this.expected
                         );
-                        return this.fail(Abort::Content(e));
+                        return this.reject(problem);
                     }
                     this.finished = true;
                     return Poll::Ready(this.held.take().map(Ok));
@@ -259,9 +259,9 @@ impl BlobSource<'_> {
 }
 
 /// A blob's bytes on their way into an upload session's PUT.
-enum Body<'a> {
-    /// The source GET's response, its body not read yet, with the route it came from.
-    Streamed(Response, &'a Route),
+enum Body {
+    /// The source GET's response, its body not read yet, and the source's name.
+    Streamed(Response, String),
     /// Verified bytes in memory.
     Memory(Bytes),
 }
@@ -627,17 +627,17 @@ impl RegistryClient {
     }
 
     /// The body of a copy: the source GET's response when the bytes are in a registry.
-    async fn open_body<'a>(
+    async fn open_body(
         &self,
-        source: &BlobSource<'a>,
+        source: &BlobSource<'_>,
         digest: &str,
         size: u64,
-    ) -> Result<Body<'a>, Failure> {
+    ) -> Result<Body, Failure> {
         match source {
             BlobSource::Registry(route) => self
                 .open_source(route, digest, size)
                 .await
-                .map(|resp| Body::Streamed(resp, route)),
+                .map(|resp| Body::Streamed(resp, route.image().name())),
             BlobSource::Memory { bytes, .. } => Ok(Body::Memory(bytes.clone())),
         }
     }
@@ -683,7 +683,7 @@ impl RegistryClient {
     /// and size) on the way.
     async fn put_from(
         &self,
-        body: Body<'_>,
+        body: Body,
         dest_target: &Target<'_>,
         dest: &ImageRef,
         session: &Url,
@@ -691,8 +691,8 @@ impl RegistryClient {
         size: u64,
     ) -> Result<(), Failure> {
         let abort: AbortSlot = Arc::new(Mutex::new(None));
-        let (body, reading) = match body {
-            Body::Streamed(resp, route) => {
+        let body = match body {
+            Body::Streamed(resp, source_name) => {
                 let verified = Verified {
                     source_url: resp.url().clone(),
                     inner: resp.bytes_stream(),
@@ -703,12 +703,12 @@ impl RegistryClient {
                     held: None,
                     finished: false,
                     failed: false,
+                    source_name,
                     abort: Arc::clone(&abort),
                 };
-                let reading = format!("reading blob from {}", route.image().name());
-                (reqwest::Body::wrap_stream(verified), reading)
+                reqwest::Body::wrap_stream(verified)
             }
-            Body::Memory(bytes) => (reqwest::Body::from(bytes), String::new()),
+            Body::Memory(bytes) => reqwest::Body::from(bytes),
         };
         let mut url = session.clone();
         url.query_pairs_mut().append_pair("digest", digest);
@@ -724,7 +724,7 @@ impl RegistryClient {
         // Our own abort explains a failed PUT better than the HTTP client's error does.
         let aborted = abort.lock().unwrap_or_else(|e| e.into_inner()).take();
         match aborted {
-            Some(Abort::Content(e)) => return Err(Failure::fatal(e.context(reading))),
+            Some(Abort::Content(e)) => return Err(Failure::fatal(e)),
             Some(Abort::Source(e)) => return Err(Failure::transient(e, None)),
             None => {}
         }
@@ -987,6 +987,7 @@ mod tests {
             finished: false,
             failed: false,
             source_url: Url::parse("http://127.0.0.1:1/v2/a/blobs/x").expect("url"),
+            source_name: "127.0.0.1:1/a".to_string(),
             abort: Arc::clone(&abort),
         };
         (v, abort)
