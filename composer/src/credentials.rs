@@ -27,6 +27,16 @@ pub enum Auth {
     IdentityToken(Secret),
 }
 
+impl Auth {
+    /// A username and password.
+    pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Auth::Basic {
+            username: username.into(),
+            password: Secret::new(password),
+        }
+    }
+}
+
 /// Which credentials one request may use at a registry, besides anonymous access.
 ///
 /// Per registry the registry layer picks:
@@ -106,10 +116,7 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let auth = Auth::Basic {
-            username: "bob".into(),
-            password: Secret::new("hunter2"),
-        };
+        let auth = Auth::basic("bob", "hunter2");
         assert!(!format!("{auth:?}").contains("hunter2"));
     }
 
@@ -119,13 +126,8 @@ mod tests {
             any_registry: Some(Auth::IdentityToken(Secret::new("t"))),
             ..Default::default()
         };
-        c.per_registry.insert(
-            "docker.io".into(),
-            Auth::Basic {
-                username: "u".into(),
-                password: Secret::new("p"),
-            },
-        );
+        c.per_registry
+            .insert("docker.io".into(), Auth::basic("u", "p"));
         assert!(matches!(
             c.for_registry("registry-1.docker.io"),
             Some(Auth::Basic { .. })

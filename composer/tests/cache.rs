@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use manifold_composer::cache::ManifestCache;
-use manifold_composer::credentials::{Auth, Credentials, Secret};
+use manifold_composer::credentials::{Auth, Credentials};
 use manifold_composer::oci::RawManifest;
 use manifold_composer::reference::ImageRef;
 use manifold_composer::registry::{Access, RegistryClient};
@@ -74,13 +74,8 @@ fn cache_for(reg: &Registry, tag_ttl: Duration, max_stale: Duration) -> Manifest
 
 fn basic(host: &str, user: &str, pass: &str) -> Credentials {
     let mut c = Credentials::anonymous();
-    c.per_registry.insert(
-        host.to_string(),
-        Auth::Basic {
-            username: user.into(),
-            password: Secret::new(pass),
-        },
-    );
+    c.per_registry
+        .insert(host.to_string(), Auth::basic(user, pass));
     c
 }
 

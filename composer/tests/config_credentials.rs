@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use manifold_composer::cache::ManifestCache;
-use manifold_composer::credentials::{Auth, CredentialPolicy, Credentials, Secret};
+use manifold_composer::credentials::{Auth, CredentialPolicy, Credentials};
 use manifold_composer::list::{Instance, ManifestList};
 use manifold_composer::push::{execute::push_list, PushOptions};
 use manifold_composer::reference::ImageRef;
@@ -304,13 +304,9 @@ fn client_credentials_win_only_where_the_policy_allows() {
     );
     let c = cache(&config);
     let mut wrong = Credentials::anonymous();
-    wrong.per_registry.insert(
-        reg.host(),
-        Auth::Basic {
-            username: "ci".into(),
-            password: Secret::new("client-wrong"),
-        },
-    );
+    wrong
+        .per_registry
+        .insert(reg.host(), Auth::basic("ci", "client-wrong"));
     // Default (no policy): the client's own credential is used, and refused.
     let e = read_image(&c, &img.reference(), &wrong).expect_err("client's wins");
     assert_eq!(e.kind(), ErrorKind::RegistryUnauthorized);

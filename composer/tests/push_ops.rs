@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use manifold_composer::credentials::{Auth, Credentials, Secret};
+use manifold_composer::credentials::{Auth, Credentials};
 use manifold_composer::reference::ImageRef;
 use manifold_composer::registry::{Access, BlobCopy, RegistryClient};
 use manifold_composer::ErrorKind;
@@ -59,19 +59,12 @@ fn creds_for(regs: &[&Registry]) -> Credentials {
     let mut per_registry = BTreeMap::new();
     for r in regs {
         if let Some((user, pass)) = r.creds() {
-            per_registry.insert(r.host(), basic(&user, &pass));
+            per_registry.insert(r.host(), Auth::basic(&user, &pass));
         }
     }
     Credentials {
         per_registry,
         ..Default::default()
-    }
-}
-
-fn basic(user: &str, pass: &str) -> Auth {
-    Auth::Basic {
-        username: user.into(),
-        password: Secret::new(pass),
     }
 }
 
@@ -577,11 +570,11 @@ fn a_refused_mount_falls_back_to_an_upload() {
     let mut source_creds = Credentials::anonymous();
     source_creds
         .per_registry
-        .insert(reg.host(), basic("owner", "pw"));
+        .insert(reg.host(), Auth::basic("owner", "pw"));
     let mut dest_creds = Credentials::anonymous();
     dest_creds
         .per_registry
-        .insert(reg.host(), basic("writer", "pw"));
+        .insert(reg.host(), Auth::basic("writer", "pw"));
     let (src, dst) = (
         image(&reg.host(), "private/app"),
         image(&reg.host(), "public/app"),
@@ -702,7 +695,7 @@ fn credentials_never_follow_a_location_to_another_host() {
     let mut dest_creds = Credentials::anonymous();
     dest_creds
         .per_registry
-        .insert(relay.host(), basic("bob", "pw"));
+        .insert(relay.host(), Auth::basic("bob", "pw"));
     let (src, dst) = (image(&a_reg.host(), "app"), image(&relay.host(), "dst"));
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let e = runtime()

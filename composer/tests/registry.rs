@@ -457,10 +457,7 @@ fn image(s: &str) -> ImageRef {
 
 fn basic(user: &str, pass: &str) -> Credentials {
     let mut c = Credentials::anonymous();
-    c.any_registry = Some(Auth::Basic {
-        username: user.into(),
-        password: Secret::new(pass),
-    });
+    c.any_registry = Some(Auth::basic(user, pass));
     c
 }
 
@@ -861,13 +858,8 @@ async fn basic_auth_registry() {
 
     // A per-registry entry is used for its registry only.
     let mut per = Credentials::anonymous();
-    per.per_registry.insert(
-        host.clone(),
-        Auth::Basic {
-            username: USER.into(),
-            password: Secret::new(PASS),
-        },
-    );
+    per.per_registry
+        .insert(host.clone(), Auth::basic(USER, PASS));
     client
         .get_manifest(&img, &access(&per, INSECURE))
         .await

@@ -88,26 +88,19 @@ mod tests {
     use super::*;
     use crate::credentials::Secret;
 
-    fn basic(user: &str, pass: &str) -> Auth {
-        Auth::Basic {
-            username: user.into(),
-            password: Secret::new(pass),
-        }
-    }
-
     #[test]
     fn anonymous_is_its_own_identity() {
         assert_eq!(Identity::of(b"s", None), Identity::Anonymous);
         assert_ne!(
-            Identity::of(b"s", Some(&basic("", ""))),
+            Identity::of(b"s", Some(&Auth::basic("", ""))),
             Identity::Anonymous
         );
     }
 
     #[test]
     fn equal_credentials_are_one_identity() {
-        let a = Identity::of(b"salt", Some(&basic("alice", "pw")));
-        assert_eq!(a, Identity::of(b"salt", Some(&basic("alice", "pw"))));
+        let a = Identity::of(b"salt", Some(&Auth::basic("alice", "pw")));
+        assert_eq!(a, Identity::of(b"salt", Some(&Auth::basic("alice", "pw"))));
         assert!(matches!(a, Identity::Credential(_)));
     }
 
@@ -115,12 +108,12 @@ mod tests {
     fn any_difference_is_another_identity() {
         let salt = b"salt";
         let ids = [
-            Identity::of(salt, Some(&basic("alice", "pw"))),
-            Identity::of(salt, Some(&basic("alice", "pw2"))),
-            Identity::of(salt, Some(&basic("bob", "pw"))),
+            Identity::of(salt, Some(&Auth::basic("alice", "pw"))),
+            Identity::of(salt, Some(&Auth::basic("alice", "pw2"))),
+            Identity::of(salt, Some(&Auth::basic("bob", "pw"))),
             // Field boundaries matter.
-            Identity::of(salt, Some(&basic("alicep", "w"))),
-            Identity::of(salt, Some(&basic("", "alicepw"))),
+            Identity::of(salt, Some(&Auth::basic("alicep", "w"))),
+            Identity::of(salt, Some(&Auth::basic("", "alicepw"))),
             Identity::of(salt, Some(&Auth::IdentityToken(Secret::new("pw")))),
             Identity::of(salt, Some(&Auth::IdentityToken(Secret::new("alicepw")))),
             Identity::of(salt, None),
@@ -134,7 +127,7 @@ mod tests {
 
     #[test]
     fn the_salt_changes_every_identity() {
-        let auth = basic("alice", "pw");
+        let auth = Auth::basic("alice", "pw");
         assert_ne!(
             Identity::of(b"one", Some(&auth)),
             Identity::of(b"two", Some(&auth))
@@ -153,14 +146,14 @@ mod tests {
         );
         assert_ne!(
             a,
-            Identity::of(salt, Some(&basic("ci", "registry[0].credentials")))
+            Identity::of(salt, Some(&Auth::basic("ci", "registry[0].credentials")))
         );
         assert!(format!("{a:?}").starts_with("Configured("));
     }
 
     #[test]
     fn debug_shows_neither_secret_nor_whole_hash() {
-        let id = Identity::of(b"salt", Some(&basic("alice", "hunter2")));
+        let id = Identity::of(b"salt", Some(&Auth::basic("alice", "hunter2")));
         let text = format!("{id:?}");
         assert!(
             !text.contains("hunter2") && !text.contains("alice"),

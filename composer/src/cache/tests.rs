@@ -9,7 +9,7 @@ use bytes::Bytes;
 use manifold_config::{ByteSize, Config, DurationText};
 
 use super::*;
-use crate::credentials::{Auth, Credentials, Secret};
+use crate::credentials::{Auth, Credentials};
 
 fn settings(max_bytes: u64, tag_ttl: Duration, max_stale: Duration) -> manifold_config::Cache {
     manifold_config::Cache {
@@ -55,10 +55,7 @@ fn manifest() -> RawManifest {
 
 fn basic(user: &str, pass: &str) -> Credentials {
     Credentials {
-        any_registry: Some(Auth::Basic {
-            username: user.into(),
-            password: Secret::new(pass),
-        }),
+        any_registry: Some(Auth::basic(user, pass)),
         ..Default::default()
     }
 }

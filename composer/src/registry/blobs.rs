@@ -853,13 +853,9 @@ mod tests {
         let client = test_client();
         let anon = Credentials::anonymous();
         let mut creds = Credentials::anonymous();
-        creds.per_registry.insert(
-            t_reg.host(),
-            Auth::Basic {
-                username: "alice".into(),
-                password: Secret::new("pw"),
-            },
-        );
+        creds
+            .per_registry
+            .insert(t_reg.host(), Auth::basic("alice", "pw"));
         let (sa, da) = (
             Access {
                 credentials: &anon,

@@ -372,10 +372,7 @@ impl AuthEntry {
                 .map_err(|_| bad())?;
             let text = String::from_utf8(bytes).map_err(|_| bad())?;
             let (user, pass) = text.split_once(':').ok_or_else(bad)?;
-            return Ok(Some(Auth::Basic {
-                username: user.to_string(),
-                password: Secret::new(pass),
-            }));
+            return Ok(Some(Auth::basic(user, pass)));
         }
         match (&self.username, &self.password) {
             (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Ok(Some(Auth::Basic {

@@ -567,10 +567,7 @@ mod tests {
         ));
         let router = router(vec![e, entry("127.0.0.1:5003")], false);
         let mut client = Credentials::anonymous();
-        client.any_registry = Some(Auth::Basic {
-            username: "me".into(),
-            password: Secret::new("client-pw"),
-        });
+        client.any_registry = Some(Auth::basic("me", "client-pw"));
         let at = |s: &str| Candidate {
             image: r(s),
             insecure: false,

@@ -373,13 +373,6 @@ pub(crate) async fn fetch(
 mod tests {
     use super::*;
 
-    fn basic(user: &str, pass: &str) -> Auth {
-        Auth::Basic {
-            username: user.into(),
-            password: Secret::new(pass),
-        }
-    }
-
     fn scopes(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
     }
@@ -412,9 +405,9 @@ mod tests {
             )
         );
         let s = scopes(&["repository:a:pull"]);
-        let alice = cache.key("r", &s, Some(&basic("alice", "pw1")));
-        let alice2 = cache.key("r", &s, Some(&basic("alice", "pw2")));
-        let bob = cache.key("r", &s, Some(&basic("bob", "pw1")));
+        let alice = cache.key("r", &s, Some(&Auth::basic("alice", "pw1")));
+        let alice2 = cache.key("r", &s, Some(&Auth::basic("alice", "pw2")));
+        let bob = cache.key("r", &s, Some(&Auth::basic("bob", "pw1")));
         let ident = cache.key("r", &s, Some(&Auth::IdentityToken(Secret::new("pw1"))));
         let anon = cache.key("r", &s, None);
         let all = [&alice, &alice2, &bob, &ident, &anon];
@@ -423,11 +416,14 @@ mod tests {
                 assert_ne!(x, y);
             }
         }
-        assert_eq!(alice, cache.key("r", &s, Some(&basic("alice", "pw1"))));
+        assert_eq!(
+            alice,
+            cache.key("r", &s, Some(&Auth::basic("alice", "pw1")))
+        );
         // The user/password boundary is unambiguous.
         assert_ne!(
-            cache.key("r", &s, Some(&basic("ab", "c"))),
-            cache.key("r", &s, Some(&basic("a", "bc")))
+            cache.key("r", &s, Some(&Auth::basic("ab", "c"))),
+            cache.key("r", &s, Some(&Auth::basic("a", "bc")))
         );
     }
 
@@ -435,7 +431,7 @@ mod tests {
     fn keys_never_contain_the_secret_and_are_salted() {
         let cache = TokenCache::new();
         let s = scopes(&["repository:a:pull"]);
-        let k = cache.key("r", &s, Some(&basic("alice", "hunter2")));
+        let k = cache.key("r", &s, Some(&Auth::basic("alice", "hunter2")));
         let printed = format!("{k:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!format!(
@@ -445,7 +441,10 @@ mod tests {
         .contains("hunter2"));
         assert_eq!(k.identity.len(), 32);
         let other = TokenCache::new();
-        assert_ne!(k, other.key("r", &s, Some(&basic("alice", "hunter2"))));
+        assert_ne!(
+            k,
+            other.key("r", &s, Some(&Auth::basic("alice", "hunter2")))
+        );
     }
 
     #[test]

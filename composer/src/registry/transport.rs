@@ -623,10 +623,7 @@ mod tests {
 
     #[test]
     fn which_challenges_can_be_answered() {
-        let basic = Auth::Basic {
-            username: "u".into(),
-            password: Secret::new("p"),
-        };
+        let basic = Auth::basic("u", "p");
         let ident = Auth::IdentityToken(Secret::new("t"));
         let bearer = challenge::parse(r#"Bearer realm="http://t/token""#);
         let basic_c = challenge::parse(r#"Basic realm="r""#);

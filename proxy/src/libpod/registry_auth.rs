@@ -158,10 +158,7 @@ fn to_auth(d: &Decoded) -> Option<Auth> {
     if username.is_empty() && password.is_empty() {
         return None;
     }
-    Some(Auth::Basic {
-        username,
-        password: Secret::new(password),
-    })
+    Some(Auth::basic(username, password))
 }
 
 /// podman's `normalizeAuthFileKey`.
@@ -669,13 +666,6 @@ mod tests {
         }
     }
 
-    fn basic(u: &str, p: &str) -> Auth {
-        Auth::Basic {
-            username: u.into(),
-            password: Secret::new(p),
-        }
-    }
-
     #[test]
     fn none_and_empty() {
         for v in ["", "null", "e30=", "  e30=  ", "bnVsbA=="] {
@@ -700,7 +690,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(c.any_registry, Some(basic("bob", "pw")));
+        assert_eq!(c.any_registry, Some(Auth::basic("bob", "pw")));
         assert!(c.per_registry.is_empty());
         // 7.1: an auth file with two registries.
         let header = base64::engine::general_purpose::URL_SAFE.encode(
@@ -708,10 +698,13 @@ mod tests {
         );
         let c = credentials_from_values(&[&header], &[], &[]).unwrap();
         assert_eq!(c.any_registry, None);
-        assert_eq!(c.per_registry.get("localhost:5000"), Some(&basic("u", "p")));
+        assert_eq!(
+            c.per_registry.get("localhost:5000"),
+            Some(&Auth::basic("u", "p"))
+        );
         assert_eq!(
             c.per_registry.get("docker.io"),
-            Some(&basic("alice", "secret"))
+            Some(&Auth::basic("alice", "secret"))
         );
         assert_eq!(
             c.per_registry.get("quay.io/team"),
@@ -757,7 +750,7 @@ mod tests {
             credentials_from_values(&[&unpadded], &[], &[])
                 .unwrap()
                 .any_registry,
-            Some(basic("bob", "pw"))
+            Some(Auth::basic("bob", "pw"))
         );
         let standard = base64::engine::general_purpose::STANDARD
             .encode(r#"{"username":"~~~","password":"???>>>"}"#);
@@ -766,7 +759,7 @@ mod tests {
             credentials_from_values(&[&standard], &[], &[])
                 .unwrap()
                 .any_registry,
-            Some(basic("~~~", "???>>>"))
+            Some(Auth::basic("~~~", "???>>>"))
         );
     }
 
@@ -815,24 +808,27 @@ mod tests {
             r#"{"quay.io":{"username":"q2","password":"z2"},"https://registry-1.docker.io/v2/":{"username":"d","password":"w"}}"#,
         );
         let c = credentials_from_values(&["e30="], &[&h1, &h2], &[]).unwrap();
-        assert_eq!(c.any_registry, Some(basic("def", "y")));
+        assert_eq!(c.any_registry, Some(Auth::basic("def", "y")));
         assert_eq!(
             c.per_registry.get("quay.io"),
-            Some(&basic("q2", "z2")),
+            Some(&Auth::basic("q2", "z2")),
             "later header wins"
         );
-        assert_eq!(c.per_registry.get("docker.io"), Some(&basic("d", "w")));
+        assert_eq!(
+            c.per_registry.get("docker.io"),
+            Some(&Auth::basic("d", "w"))
+        );
         assert!(!c.per_registry.contains_key(""));
         // `registry=` picks a key containing it, overriding the default.
         let c = credentials_from_values(&[], &[&h1], &["quay"]).unwrap();
-        assert_eq!(c.any_registry, Some(basic("q", "z")));
+        assert_eq!(c.any_registry, Some(Auth::basic("q", "z")));
         // No match keeps the default.
         let c = credentials_from_values(&[], &[&h1], &["nomatch", "quay"]).unwrap();
-        assert_eq!(c.any_registry, Some(basic("def", "y")));
+        assert_eq!(c.any_registry, Some(Auth::basic("def", "y")));
         // Without a default, parameters are tried in order.
         let h3 = enc(r#"{"quay.io":{"username":"q","password":"z"}}"#);
         let c = credentials_from_values(&[], &[&h3], &["nomatch", "quay"]).unwrap();
-        assert_eq!(c.any_registry, Some(basic("q", "z")));
+        assert_eq!(c.any_registry, Some(Auth::basic("q", "z")));
         // The config header wins over the auth header, and its errors are wrapped.
         let e = credentials_from_values(&["e30="], &["!!!!"], &[]).unwrap_err();
         assert_eq!(e.header, X_REGISTRY_CONFIG);
@@ -859,7 +855,7 @@ mod tests {
             ("Host".to_string(), "d".to_string()),
         ];
         let c = credentials_from_headers(&headers).unwrap();
-        assert_eq!(c.any_registry, Some(basic("bob", "pw")));
+        assert_eq!(c.any_registry, Some(Auth::basic("bob", "pw")));
     }
 
     #[test]
