@@ -814,6 +814,16 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// A JSON `value` of the wrong type for a field of type `kind`. Go allocates a pointer
+    /// field before it finds the mismatch, so an `OptStr` becomes `Some("")`; the first type
+    /// error is kept.
+    fn mismatch(&mut self, value: &str, kind: Kind, slot: &mut Val, ctx: Ctx<'_>) {
+        if kind == Kind::OptStr {
+            *slot = Val::OptStr(Some(String::new()));
+        }
+        self.save(value, kind.go_type(), ctx);
+    }
+
     /// What kind of JSON value starts here, as Go names it in type errors.
     fn value_name(&self) -> &'static str {
         match self.peek() {
@@ -974,10 +984,7 @@ impl<'a> Walker<'a> {
                 if kind == Kind::Bool {
                     *slot = Val::Bool(c == b't');
                 } else {
-                    if kind == Kind::OptStr {
-                        *slot = Val::OptStr(Some(String::new()));
-                    }
-                    self.save("bool", kind.go_type(), ctx);
+                    self.mismatch("bool", kind, slot, ctx);
                 }
             }
             Some(b'"') => {
@@ -985,7 +992,7 @@ impl<'a> Walker<'a> {
                 match kind {
                     Kind::Str => *slot = Val::Str(s),
                     Kind::OptStr => *slot = Val::OptStr(Some(s)),
-                    _ => self.save("string", kind.go_type(), ctx),
+                    _ => self.mismatch("string", kind, slot, ctx),
                 }
             }
             Some(b'[') => {
@@ -997,10 +1004,7 @@ impl<'a> Walker<'a> {
                     self.slice(&mut slice, ctx);
                     *slot = Val::StrSlice(slice);
                 } else {
-                    if kind == Kind::OptStr {
-                        *slot = Val::OptStr(Some(String::new()));
-                    }
-                    self.save("array", kind.go_type(), ctx);
+                    self.mismatch("array", kind, slot, ctx);
                     self.skip();
                 }
             }
@@ -1014,19 +1018,13 @@ impl<'a> Walker<'a> {
                     self.string_map(&mut map, ctx);
                     *slot = Val::StrMap(map);
                 } else {
-                    if kind == Kind::OptStr {
-                        *slot = Val::OptStr(Some(String::new()));
-                    }
-                    self.save("object", kind.go_type(), ctx);
+                    self.mismatch("object", kind, slot, ctx);
                     self.skip();
                 }
             }
             Some(_) => {
                 self.skip();
-                if kind == Kind::OptStr {
-                    *slot = Val::OptStr(Some(String::new()));
-                }
-                self.save("number", kind.go_type(), ctx);
+                self.mismatch("number", kind, slot, ctx);
             }
             None => {}
         }
