@@ -31,8 +31,12 @@ pub enum ErrorKind {
     RegistryUnauthorized,
     /// A registry answered that the manifest or blob is unknown.
     RegistryNotFound,
-    /// A registry could not be reached or answered with an unexpected error.
+    /// A registry failed: it could not be reached, or it answered 408, 429 or 5xx (worth trying
+    /// again later), or it misbehaved.
     Registry,
+    /// A registry answered with a client error it would repeat (400, 405, 409, ...): neither a
+    /// refusal of credentials nor an unknown object.
+    RegistryRefused,
     /// Content did not match its digest or could not be parsed.
     BadContent,
     /// Local storage failed.

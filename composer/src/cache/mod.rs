@@ -43,7 +43,7 @@
 //!
 //! Tag resolutions and confirmations are kept `tag_ttl + max_stale` (one tier, freshness checked
 //! here, not by moka, so an expired entry is still there to answer). When revalidation fails
-//! because the registry failed (429, 5xx, unreachable: [`ErrorKind::Registry`]), an entry still
+//! because the registry failed (408, 429, 5xx, unreachable: [`ErrorKind::Registry`]), an entry still
 //! within `max_stale`, for an identity confirmed within `max_stale`, answers, and a warning is
 //! logged; otherwise the registry's error is returned. Refusals (401, 403, 404) are always
 //! returned.
@@ -183,12 +183,11 @@ impl Caller {
 }
 
 /// True when the registry *failed* rather than answered: it could not be reached, or it said
-/// 429 or 5xx. The registry client reports those as [`ErrorKind::Registry`]; refusals (401,
-/// 403: `RegistryUnauthorized`; 404: `RegistryNotFound`), bad content and bad input are answers
-/// and must reach the client. Other unexpected 4xx statuses are `Registry` too; the ones
-/// without a registry error body are recognised by the client's wording and treated as answers.
+/// 408, 429 or 5xx. The registry client reports those as [`ErrorKind::Registry`]; refusals (401,
+/// 403: `RegistryUnauthorized`; 404: `RegistryNotFound`; other 4xx: `RegistryRefused`), bad
+/// content and bad input are answers and must reach the client.
 fn is_upstream_failure(e: &Error) -> bool {
-    e.kind() == ErrorKind::Registry && !e.cause().starts_with("received unexpected HTTP status: 4")
+    e.kind() == ErrorKind::Registry
 }
 
 fn head_of(m: &RawManifest) -> (String, String, u64) {

@@ -253,9 +253,17 @@ fn upstream_failures_are_429_5xx_and_unreachable_only() {
         ErrorKind::Registry,
         "connection refused"
     )));
-    assert!(!is_upstream_failure(&e(
+    assert!(is_upstream_failure(&e(
         ErrorKind::Registry,
+        "received unexpected HTTP status: 408 Request Timeout"
+    )));
+    assert!(!is_upstream_failure(&e(
+        ErrorKind::RegistryRefused,
         "received unexpected HTTP status: 400 Bad Request"
+    )));
+    assert!(!is_upstream_failure(&e(
+        ErrorKind::RegistryRefused,
+        "name invalid: invalid repository name"
     )));
     assert!(!is_upstream_failure(&e(
         ErrorKind::RegistryUnauthorized,

@@ -62,7 +62,18 @@ fn kind_for(status: StatusCode, code: Option<&str>) -> ErrorKind {
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorKind::RegistryUnauthorized,
         StatusCode::NOT_FOUND => ErrorKind::RegistryNotFound,
-        _ => ErrorKind::Registry,
+        other => refused_or_failed(other),
+    }
+}
+
+/// Whether an error status is the registry's answer ([`ErrorKind::RegistryRefused`]: a client
+/// error it would repeat) or a failure ([`ErrorKind::Registry`]: the statuses a retry may get
+/// past, and anything else unexpected).
+pub(crate) fn refused_or_failed(status: StatusCode) -> ErrorKind {
+    if status.is_client_error() && !retry::retryable_status(status) {
+        ErrorKind::RegistryRefused
+    } else {
+        ErrorKind::Registry
     }
 }
 
@@ -494,9 +505,26 @@ mod tests {
     fn unknown_codes_and_empty_messages() {
         let e = status(400, &[], r#"{"errors":[{"code":"SIZE_INVALID"}]}"#);
         assert_eq!(e.cause(), "size invalid");
-        assert_eq!(e.kind(), ErrorKind::Registry);
+        assert_eq!(e.kind(), ErrorKind::RegistryRefused);
         let e = status(400, &[], r#"{"errors":[{"message":"just words"}]}"#);
         assert_eq!(e.cause(), "just words");
+    }
+
+    #[test]
+    fn client_errors_are_answers_and_retryable_statuses_failures() {
+        let body = r#"{"errors":[{"code":"NAME_INVALID","message":"invalid repository name"}]}"#;
+        assert_eq!(status(400, &[], body).kind(), ErrorKind::RegistryRefused);
+        assert_eq!(status(405, &[], "").kind(), ErrorKind::RegistryRefused);
+        assert_eq!(status(409, &[], "").kind(), ErrorKind::RegistryRefused);
+        assert_eq!(status(408, &[], "").kind(), ErrorKind::Registry);
+        assert_eq!(status(429, &[], "").kind(), ErrorKind::Registry);
+        assert_eq!(status(503, &[], body).kind(), ErrorKind::Registry);
+        // An error code still says more than the status.
+        let unknown = r#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#;
+        assert_eq!(
+            status(400, &[], unknown).kind(),
+            ErrorKind::RegistryNotFound
+        );
     }
 
     #[test]

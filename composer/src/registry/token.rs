@@ -350,7 +350,7 @@ pub(crate) async fn fetch(
             let kind = if other == StatusCode::FORBIDDEN {
                 ErrorKind::RegistryUnauthorized
             } else {
-                ErrorKind::Registry
+                errors::refused_or_failed(other)
             };
             let error = Error::new(
                 kind,
