@@ -22,12 +22,13 @@ use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::{Instance, InstanceUpdate, ManifestList};
 use crate::oci::{
-    is_image_config_type, validate_digest, Descriptor, ImageConfig, Platform, RawManifest,
+    is_image_config_type, validate_digest, Descriptor, ImageConfig, ManifestDoc, Platform,
+    RawManifest,
 };
 use crate::parallel::bounded;
 use crate::push::{execute::push_list, Progress, PushOptions};
 use crate::reference::{normalize_list_name, ImageRef};
-use crate::registry::{Access, RegistryClient};
+use crate::registry::{Access, RegistryClient, Route};
 use crate::store::FileStore;
 
 /// How a request may reach registries: the client's credentials, its TLS choice, and what its
@@ -515,10 +516,11 @@ impl Composer {
             .get_manifest_with_route(&named, &access_)
             .await?;
         // Where the manifest was actually read (a mirror, a rewritten location): its config and
-        // children are read from there too, and it is recorded as the source push copies from.
-        let image = route.image().clone();
+        // children are read from there too, with the same credential, and it is recorded as the
+        // source push copies from.
+        let image = route.image();
         if !raw.is_list() {
-            return Ok(vec![self.image_instance(&image, &raw, access).await?]);
+            return Ok(vec![self.image_instance(&route, &raw).await?]);
         }
         let doc = raw.doc()?;
         let entries = doc.manifests.unwrap_or_default();
@@ -547,12 +549,14 @@ impl Composer {
                     d.digest
                 ))
             })?;
-            let mut platform = d.platform.clone().unwrap_or_default();
+            let source = format!("{}@{}", image.name(), d.digest);
+            let mut inst = Instance::from_descriptor(&d, Some(source));
+            let platform = &mut inst.platform;
             if platform.os.is_empty() || platform.architecture.is_empty() {
                 // 6.3: missing os or architecture comes from the instance's own config.
-                let child = image.with_digest(&d.digest);
-                let child_raw = self.registry.get_manifest(&child, &access_).await?;
-                let from_config = self.config_platform(&child, &child_raw, access).await?;
+                let child = route.with_digest(&d.digest);
+                let child_raw = self.registry.get_manifest_at(&child).await?;
+                let from_config = self.config_platform(&child, &child_raw.doc()?).await?;
                 if platform.os.is_empty() {
                     platform.os = from_config.os;
                 }
@@ -560,30 +564,15 @@ impl Composer {
                     platform.architecture = from_config.architecture;
                 }
             }
-            out.push(Instance {
-                media_type: d.media_type.clone(),
-                digest: d.digest.clone(),
-                size: d.size,
-                urls: d.urls.clone(),
-                platform,
-                annotations: d.annotations.clone(),
-                artifact_type: d.artifact_type.clone(),
-                data: d.data.clone(),
-                source: Some(format!("{}@{}", image.name(), d.digest)),
-            });
+            out.push(inst);
         }
         Ok(out)
     }
 
     /// The instance for a single-image manifest: platform from its config (6.3).
-    async fn image_instance(
-        &self,
-        image: &ImageRef,
-        raw: &RawManifest,
-        access: &RegistryAccess,
-    ) -> Result<Instance> {
+    async fn image_instance(&self, route: &Route, raw: &RawManifest) -> Result<Instance> {
         let doc = raw.doc()?;
-        let platform = self.config_platform(image, raw, access).await?;
+        let platform = self.config_platform(route, &doc).await?;
         Ok(Instance {
             media_type: raw.media_type.clone(),
             digest: raw.digest.clone(),
@@ -593,33 +582,27 @@ impl Composer {
             annotations: BTreeMap::new(),
             artifact_type: doc.artifact_type,
             data: None,
-            source: Some(format!("{}@{}", image.name(), raw.digest)),
+            source: Some(format!("{}@{}", route.image().name(), raw.digest)),
         })
     }
 
-    /// The platform an image manifest's config describes, or an empty one for artifacts and
-    /// non-image configs.
-    async fn config_platform(
-        &self,
-        image: &ImageRef,
-        raw: &RawManifest,
-        access: &RegistryAccess,
-    ) -> Result<Platform> {
-        let doc = raw.doc()?;
-        let Some(config) = doc.config else {
+    /// The platform the config of image manifest `doc` (read at `route`) describes, or an
+    /// empty one for artifacts and non-image configs.
+    async fn config_platform(&self, route: &Route, doc: &ManifestDoc) -> Result<Platform> {
+        let Some(config) = &doc.config else {
             return Ok(Platform::default());
         };
         if doc.artifact_type.is_some() || !is_image_config_type(&config.media_type) {
             return Ok(Platform::default());
         }
         validate_digest(&config.digest).map_err(|e| {
-            e.with_kind(ErrorKind::BadContent)
-                .context(format!("manifest {image} names config {:?}", config.digest))
+            e.with_kind(ErrorKind::BadContent).context(format!(
+                "manifest {} names config {:?}",
+                route.image(),
+                config.digest
+            ))
         })?;
-        let blob = self
-            .registry
-            .get_blob(image, &config.digest, &access.as_access())
-            .await?;
+        let blob = self.registry.get_blob_at(route, &config.digest).await?;
         Ok(ImageConfig::parse(&blob)?.platform())
     }
 
