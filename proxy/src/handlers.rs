@@ -71,7 +71,7 @@ impl Request {
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
-    /// Headers besides Content-Length.
+    /// Headers besides Content-Length and the standard ones (§1.3), which the server adds.
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
@@ -81,7 +81,7 @@ impl Reply {
     pub(crate) fn json(status: u16, body: Vec<u8>) -> Self {
         Reply {
             status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
+            headers: vec![("Content-Type".into(), response::CONTENT_TYPE_JSON.into())],
             body: Bytes::from(body),
         }
     }
@@ -89,7 +89,7 @@ impl Reply {
     fn text(status: u16, text: &str) -> Self {
         Reply {
             status,
-            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            headers: vec![("Content-Type".into(), response::CONTENT_TYPE_TEXT.into())],
             body: Bytes::from(text.to_string()),
         }
     }
@@ -162,14 +162,7 @@ impl App {
             Err(_) if matches!(route, Route::Ping | Route::Version) => {
                 Ok(Grant::unrestricted(req.identity.clone()))
             }
-            Err(denial) => {
-                let mut reply = Reply::error(403, &denial.message, &denial.message);
-                let reference = req.header("X-Reference-Id").map(str::to_string);
-                let mut headers = response::standard_headers(reference.as_deref());
-                headers.append(&mut reply.headers);
-                reply.headers = headers;
-                Err(reply)
-            }
+            Err(denial) => Err(Reply::error(403, &denial.message, &denial.message)),
         }
     }
 
@@ -204,28 +197,23 @@ impl App {
                 .any(|n| self.composer.resolve_for(n, &grant).is_err())
     }
 
-    /// Answers one request for `grant`'s identity, adding the headers every libpod response
-    /// carries (§1.3).
+    /// Answers one request for `grant`'s identity. The headers every libpod response carries
+    /// (§1.3) are added by the server, for every local answer.
     pub async fn handle(&self, route: Route, req: &Request, grant: &Grant) -> Reply {
-        let mut reply = self.dispatch(route, req, grant).await;
-        let reference = req.header("X-Reference-Id").map(str::to_string);
-        let mut headers = response::standard_headers(reference.as_deref());
-        headers.append(&mut reply.headers);
-        reply.headers = headers;
-        reply
+        self.dispatch(route, req, grant).await
     }
 
     /// The handler of `route`: its reply, or the early (error) reply it stopped with.
     async fn dispatch(&self, route: Route, req: &Request, grant: &Grant) -> Reply {
         let reply = match route {
             Route::Ping => {
-                let mut r = Reply::text(200, "OK");
+                let mut r = Reply::text(200, response::PING_BODY);
                 r.headers.extend(response::ping_headers());
                 Ok(r)
             }
             Route::Version => Ok(Reply::json(200, response::version_document())),
-            Route::NotFound => Ok(Reply::text(404, "Not Found\n")),
-            Route::MethodNotAllowed => Ok(Reply::text(405, "Method Not Allowed\n")),
+            Route::NotFound => Ok(Reply::text(404, response::NOT_FOUND_BODY)),
+            Route::MethodNotAllowed => Ok(Reply::text(405, response::METHOD_NOT_ALLOWED_BODY)),
             Route::Forward => Ok(no_backend(req)),
             Route::Redirect { location } => {
                 let location = if req.query.is_empty() {
@@ -512,16 +500,8 @@ impl App {
             .bool("ignore")
             .map_err(|e| bad_params(&req.url(), &e))?
             .unwrap_or(false);
-        match self.composer.resolve_for(name, grant) {
-            Err(e) if e.kind() == ErrorKind::NotFound && ignore => {
-                return Ok(Reply::json(
-                    200,
-                    response::remove_report(&[], &[], 0, Some(&[])),
-                ));
-            }
-            Err(e) => return Err(Reply::from_error(not_found_or_500(&e), &e)),
-            Ok(_) => {}
-        }
+        // `remove_lists` looks the name up as `resolve_for` does (same errors) and, with
+        // `ignore`, skips a missing list: the 200 below then has nothing deleted or untagged.
         let report = self
             .composer
             .remove_lists(&[name.to_string()], ignore, grant)

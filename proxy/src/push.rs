@@ -12,6 +12,7 @@ use manifold_config::policy::Grant;
 use tokio::sync::mpsc;
 
 use crate::handlers::{bad_params, credentials_for_push, tls_verify_param, App, Reply, Request};
+use crate::libpod::goquote::quote;
 use crate::libpod::query::{Query, SchemaError};
 use crate::libpod::response::{self, ManifestPushReport};
 
@@ -22,7 +23,7 @@ pub enum Answer {
     Full(Reply),
     /// A 200 whose body is streamed in chunks as they arrive.
     Stream {
-        /// Headers (the standard ones included).
+        /// Headers besides the standard ones, which the server puts first.
         headers: Vec<(String, String)>,
         /// The body's chunks; the stream ends when the sender is dropped.
         body: mpsc::Receiver<Bytes>,
@@ -83,7 +84,7 @@ impl App {
                     400,
                     &format!(
                         "pushing image {}: {}",
-                        go_quoted(&params.destination_text),
+                        quote(&params.destination_text),
                         e.message()
                     ),
                     e.cause(),
@@ -115,15 +116,9 @@ impl App {
                 .send(Bytes::from(response::push_stream_line(&last)))
                 .await;
         });
-        let reference = req.header("X-Reference-Id").map(str::to_string);
-        let mut headers = response::standard_headers(reference.as_deref());
-        headers.push(("Content-Type".into(), "application/json".into()));
+        let headers = vec![("Content-Type".into(), response::CONTENT_TYPE_JSON.into())];
         Answer::Stream { headers, body: rx }
     }
-}
-
-fn go_quoted(s: &str) -> String {
-    crate::libpod::goquote::quote(s)
 }
 
 /// Decodes a push request's query and headers (§3.5); `grant` is what the caller may do.
@@ -163,7 +158,7 @@ fn push_params(
             400,
             &format!(
                 "pushing image {}: {}",
-                go_quoted(&destination_text),
+                quote(&destination_text),
                 e.message()
             ),
             e.cause(),

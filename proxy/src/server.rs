@@ -24,6 +24,7 @@ use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
 
 use crate::handlers::{self, App, Reply, Request};
 use crate::identity;
+use crate::libpod::response;
 use crate::push::Answer;
 use crate::route::{route, Route};
 
@@ -345,14 +346,18 @@ impl ProxyHttp for Front {
             }
             Err(reply) => Answer::Full(reply),
         };
+        // Every local answer, errors included, starts with the headers every libpod response
+        // carries (§1.3), as podman's service sends them.
+        let standard = response::standard_headers(request.header("X-Reference-Id"));
         match answer {
-            Answer::Full(reply) => {
+            Answer::Full(mut reply) => {
                 tracing::info!(method = %request.method, path = %request.path, identity = %request.identity, status = reply.status, "answered");
+                reply.headers = [standard, reply.headers].concat();
                 Self::write_reply(session, &request, reply).await?;
             }
             Answer::Stream { headers, body } => {
                 tracing::info!(method = %request.method, path = %request.path, identity = %request.identity, status = 200, "streaming");
-                Self::write_stream(session, headers, body).await?;
+                Self::write_stream(session, [standard, headers].concat(), body).await?;
             }
         }
         Ok(true)

@@ -548,6 +548,22 @@ fn v3_add_remove_push_and_delete() {
         vec![w.singles[1].digest.clone()]
     );
 
+    // A push refused for a bad parameter answers without pushing, with the standard libpod
+    // headers all the same.
+    let r = http.request(
+        "POST",
+        &format!("{V3}/manifests/old/push?destination=localhost%2Fx&all=maybe"),
+        &[("X-Reference-Id", "push400")],
+        b"",
+    );
+    r.assert_status(400);
+    assert_eq!(r.json()["response"], 400);
+    assert!(r
+        .header("Libpod-API-Version")
+        .unwrap_or_default()
+        .starts_with('5'));
+    assert_eq!(r.header("X-Reference-Id"), Some("push400"));
+
     // v4 delete: the whole list; again: 404; with ignore: 200.
     let r = http.delete(&format!("{V5}/manifests/old"));
     r.assert_status(200);
