@@ -25,7 +25,8 @@ use manifold_config::policy::{Identity, Policy};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::list::{go_quote, is_list_id, new_list_id, ManifestList};
+use crate::goquote::quote;
+use crate::list::{is_list_id, new_list_id, ManifestList};
 use crate::reference::{normalize_list_name, ImageRef};
 use crate::store::ListStore;
 
@@ -162,8 +163,8 @@ fn name_in_use(name: &str, id: &str) -> Error {
         ErrorKind::NameInUse,
         format!(
             "image name {} is already associated with image {}: that name is already in use",
-            go_quote(name),
-            go_quote(id)
+            quote(name),
+            quote(id)
         ),
         "that name is already in use",
     )
@@ -472,7 +473,7 @@ impl Catalog {
         let normalized = normalize_list_name(&name).map_err(|e| {
             Error::with_message(
                 ErrorKind::InvalidInput,
-                format!("parsing reference {}: {}", go_quote(input), e.cause()),
+                format!("parsing reference {}: {}", quote(input), e.cause()),
                 e.cause(),
             )
         })?;
@@ -556,7 +557,7 @@ impl Catalog {
             _ => {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
-                    format!("{}: not a normalised manifest list name", go_quote(name)),
+                    format!("{}: not a normalised manifest list name", quote(name)),
                 ))
             }
         }

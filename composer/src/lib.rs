@@ -7,6 +7,7 @@ pub mod cache;
 pub mod catalog;
 pub mod credentials;
 pub mod error;
+pub mod goquote;
 pub mod list;
 pub mod oci;
 mod parallel;

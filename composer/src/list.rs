@@ -23,12 +23,12 @@
 //!   `encoding/json`, except that `<`, `>` and `&` are not escaped as `\u003c` etc.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::goquote::quote;
 use crate::oci::{sha256_digest, Descriptor, Platform, RawManifest, DOCKER_LIST, OCI_INDEX};
 
 /// Length of a list ID in hex characters.
@@ -176,7 +176,7 @@ impl ListFormat {
                 ErrorKind::InvalidInput,
                 format!(
                     "unknown format {}. Choose one of the supported formats: 'oci' or 'v2s2'",
-                    go_quote(other)
+                    quote(other)
                 ),
             )),
         }
@@ -186,30 +186,6 @@ impl ListFormat {
 /// `Some(s)` when `s` is set and non-empty.
 fn set(o: &Option<String>) -> Option<&str> {
     o.as_deref().filter(|s| !s.is_empty())
-}
-
-/// Quotes a string the way Go's `%q` does for the strings that reach error messages.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// True for a full list ID: 64 lowercase hex characters.
@@ -362,7 +338,7 @@ impl ManifestList {
                 ErrorKind::InstanceNotFound,
                 format!(
                     "no instance matching digest {} found in manifest list: file does not exist",
-                    go_quote(digest)
+                    quote(digest)
                 ),
                 "file does not exist",
             ));
@@ -393,7 +369,7 @@ impl ManifestList {
                 ErrorKind::InstanceNotFound,
                 format!(
                     "no {which} manifest matching digest {} was found in list: {DIGEST_NOT_FOUND}",
-                    go_quote(digest)
+                    quote(digest)
                 ),
                 DIGEST_NOT_FOUND,
             ));
@@ -1178,6 +1154,5 @@ mod tests {
         assert!(!is_list_id(&"a".repeat(63)));
         assert!(!is_list_id("../../etc/passwd"));
         assert_ne!(new_list_id(), new_list_id());
-        assert_eq!(go_quote("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\x01""#);
     }
 }

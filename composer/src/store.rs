@@ -79,7 +79,7 @@ fn invalid_id(id: &str) -> Error {
         ErrorKind::InvalidInput,
         format!(
             "invalid manifest list ID {}: expected 64 lowercase hex characters",
-            crate::list::go_quote(id)
+            crate::goquote::quote(id)
         ),
     )
 }

@@ -16,7 +16,8 @@
 //! compare every case.
 
 pub mod gojson;
-pub mod goquote;
+/// Go's `%q` quoting lives in the composer, whose errors quote input too.
+pub use manifold_composer::goquote;
 pub mod modify_options;
 pub mod query;
 pub mod registry_auth;
@@ -29,3 +30,32 @@ pub use modify_options::{
 
 #[cfg(test)]
 pub(crate) mod testdata;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should panic
+mod tests {
+    use super::goquote::quote_bytes;
+    use super::testdata;
+
+    #[test]
+    fn matches_go_strconv_quote() {
+        // Unassigned code points that Go escapes and `is_print` does not know (`goquote` docs).
+        let unassigned = ["\u{378}"];
+        let mut checked = 0;
+        for case in testdata::misc("Quote") {
+            let input = case.input();
+            if let Ok(s) = std::str::from_utf8(&input) {
+                if unassigned.contains(&s) {
+                    continue;
+                }
+            }
+            assert_eq!(
+                quote_bytes(&input),
+                case.out(),
+                "strconv.Quote of {input:02x?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 500, "{checked}");
+    }
+}

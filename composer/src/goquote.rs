@@ -114,7 +114,7 @@ pub fn is_print(c: char) -> bool {
 
 /// Go's `utf8.DecodeRune` for valid input: the first character of `bytes` and its length, or
 /// `None` when `bytes` does not start with a valid UTF-8 sequence (Go's `RuneError, 1`).
-pub(crate) fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
+pub fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
     let first = *bytes.first()?;
     let len = match first {
         0x00..=0x7f => return Some((char::from(first), 1)),
@@ -133,29 +133,6 @@ pub(crate) fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
 #[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
-    use crate::libpod::testdata;
-
-    #[test]
-    fn matches_go_strconv_quote() {
-        // Unassigned code points that Go escapes and `is_print` does not know (module docs).
-        let unassigned = ["\u{378}"];
-        let mut checked = 0;
-        for case in testdata::misc("Quote") {
-            let input = case.input();
-            if let Ok(s) = std::str::from_utf8(&input) {
-                if unassigned.contains(&s) {
-                    continue;
-                }
-            }
-            assert_eq!(
-                quote_bytes(&input),
-                case.out(),
-                "strconv.Quote of {input:02x?}"
-            );
-            checked += 1;
-        }
-        assert!(checked > 500, "{checked}");
-    }
 
     #[test]
     fn json_quote_char() {
@@ -174,6 +151,7 @@ mod tests {
     fn quote_examples() {
         assert_eq!(quote("bogus"), "\"bogus\"");
         assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(quote("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\x01""#);
         assert_eq!(quote_bytes(b"%\xff\xfe"), r#""%\xff\xfe""#);
         assert_eq!(quote("\u{1F600}"), "\"\u{1F600}\"");
         assert_eq!(quote("\u{e000}"), r#""\ue000""#);
