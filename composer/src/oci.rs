@@ -269,6 +269,36 @@ impl ImageConfig {
     }
 }
 
+/// Go's name for the architecture manifold runs on (`GOARCH`).
+pub fn go_arch() -> &'static str {
+    go_arch_of(std::env::consts::ARCH)
+}
+
+fn go_arch_of(rust_arch: &'static str) -> &'static str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => {
+            if cfg!(target_endian = "little") {
+                "ppc64le"
+            } else {
+                "ppc64"
+            }
+        }
+        "loongarch64" => "loong64",
+        "mips64" => {
+            if cfg!(target_endian = "little") {
+                "mips64le"
+            } else {
+                "mips64"
+            }
+        }
+        // arm, riscv64, s390x and most others are spelled alike.
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +340,14 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         let e = RawManifest::new(Bytes::from_static(b"\xff{"), None).expect_err("must fail");
         assert_eq!(e.kind(), ErrorKind::BadContent);
+    }
+
+    #[test]
+    fn arch_names() {
+        assert_eq!(go_arch_of("x86_64"), "amd64");
+        assert_eq!(go_arch_of("aarch64"), "arm64");
+        assert_eq!(go_arch_of("s390x"), "s390x");
+        assert_eq!(go_arch_of("riscv64"), "riscv64");
+        assert_eq!(go_arch_of("arm"), "arm");
     }
 }

@@ -22,7 +22,7 @@ use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::{Instance, InstanceUpdate, ManifestList};
 use crate::oci::{
-    is_image_config_type, validate_digest, Descriptor, ImageConfig, ManifestDoc, Platform,
+    go_arch, is_image_config_type, validate_digest, Descriptor, ImageConfig, ManifestDoc, Platform,
     RawManifest,
 };
 use crate::parallel::bounded;
@@ -736,19 +736,6 @@ fn annotate_instance(list: &mut ManifestList, digest: &str, opts: &AnnotateOptio
         ));
     }
     list.update_instance(digest, &opts.instance)
-}
-
-/// The architecture name Go uses for this machine.
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "arm" => "arm",
-        other => other,
-    }
 }
 
 /// Picks the entry for this server's platform, as c/image's `ChooseInstance` does: linux and

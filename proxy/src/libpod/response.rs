@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use manifold_composer::oci::go_arch;
 use serde::Serialize;
 
 use super::gojson;
@@ -422,36 +423,6 @@ fn base64_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// Go's name for the architecture manifold runs on (`GOARCH`).
-pub fn go_arch() -> &'static str {
-    go_arch_of(std::env::consts::ARCH)
-}
-
-fn go_arch_of(rust_arch: &'static str) -> &'static str {
-    match rust_arch {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "powerpc64" => {
-            if cfg!(target_endian = "little") {
-                "ppc64le"
-            } else {
-                "ppc64"
-            }
-        }
-        "loongarch64" => "loong64",
-        "mips64" => {
-            if cfg!(target_endian = "little") {
-                "mips64le"
-            } else {
-                "mips64"
-            }
-        }
-        // arm, riscv64, s390x and most others are spelled alike.
-        other => other,
-    }
-}
-
 /// The `/version` document (§1.2): Docker's `types.Version` as podman fills it, with a
 /// "Podman Engine" component that reports the API manifold implements (podman-remote prints it
 /// as the server) and a component naming manifold itself.
@@ -832,14 +803,5 @@ mod tests {
         assert_eq!(engine["Details"]["MinAPIVersion"], "4.0.0");
         assert_eq!(v["Components"][1]["Name"], "manifold");
         assert_eq!(v["Components"][1]["Version"], MANIFOLD_VERSION);
-    }
-
-    #[test]
-    fn arch_names() {
-        assert_eq!(go_arch_of("x86_64"), "amd64");
-        assert_eq!(go_arch_of("aarch64"), "arm64");
-        assert_eq!(go_arch_of("s390x"), "s390x");
-        assert_eq!(go_arch_of("riscv64"), "riscv64");
-        assert_eq!(go_arch_of("arm"), "arm");
     }
 }
