@@ -47,6 +47,22 @@ fn client(retries: u32, backoff_ms: u64) -> RegistryClient {
     RegistryClient::new(Arc::new(config)).expect("registry client")
 }
 
+/// [`RegistryClient::copy_blob`] into `dest`'s write route for `dest_access`, resolved first as
+/// a push resolves its destination.
+async fn copy_into(
+    c: &RegistryClient,
+    source: &ImageRef,
+    dest: &ImageRef,
+    digest: &str,
+    size: u64,
+    source_access: &Access<'_>,
+    dest_access: &Access<'_>,
+) -> manifold_composer::Result<BlobCopy> {
+    let route = c.write_route(dest, dest_access).await?;
+    c.copy_blob(source, &route, digest, size, source_access)
+        .await
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -309,7 +325,15 @@ fn copy_within_one_registry_mounts() {
     let (src, dst) = (image(&reg.host(), "app"), image(&reg.host(), "team/dst"));
     let digest = &img.layer_digests[0];
     let copied = runtime()
-        .block_on(c.copy_blob(&src, &dst, digest, img.layer_sizes[0], &a, &a))
+        .block_on(copy_into(
+            &c,
+            &src,
+            &dst,
+            digest,
+            img.layer_sizes[0],
+            &a,
+            &a,
+        ))
         .expect("copy");
     assert_eq!(copied, BlobCopy::Mounted);
     let log = reg.access_log_since(mark);
@@ -346,7 +370,7 @@ fn copy_across_registries_streams_one_monolithic_put() {
     let (src, dst) = (image(&a_reg.host(), "app"), image(&relay.host(), "dst"));
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let copied = runtime()
-        .block_on(c.copy_blob(&src, &dst, digest, size, &a, &a))
+        .block_on(copy_into(&c, &src, &dst, digest, size, &a, &a))
         .expect("copy");
     assert_eq!(copied, BlobCopy::Uploaded);
 
@@ -410,10 +434,11 @@ fn copy_on_a_token_registry_mounts_with_a_two_scope_token() {
         .block_on(async {
             let mut out = Vec::new();
             for (d, s) in img.layer_digests.iter().zip(&img.layer_sizes) {
-                out.push(c.copy_blob(&src, &dst, d, *s, &a, &a).await?);
+                out.push(copy_into(&c, &src, &dst, d, *s, &a, &a).await?);
             }
             out.push(
-                c.copy_blob(
+                copy_into(
+                    &c,
                     &src,
                     &dst,
                     &img.config_digest,
@@ -581,7 +606,8 @@ fn a_refused_mount_falls_back_to_an_upload() {
     );
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let copied = runtime()
-        .block_on(c.copy_blob(
+        .block_on(copy_into(
+            &c,
             &src,
             &dst,
             digest,
@@ -633,7 +659,7 @@ fn a_corrupt_source_blob_is_bad_content_and_never_committed() {
     let (src, dst) = (image(&a_reg.host(), "app"), image(&b_reg.host(), "dst"));
     let rt = runtime();
     let e = rt
-        .block_on(c.copy_blob(&src, &dst, digest, size, &a, &a))
+        .block_on(copy_into(&c, &src, &dst, digest, size, &a, &a))
         .expect_err("corrupt source");
     assert_eq!(e.kind(), ErrorKind::BadContent, "{e}");
     assert!(
@@ -650,7 +676,15 @@ fn a_corrupt_source_blob_is_bad_content_and_never_committed() {
         .ends_with(&format!("does not match the expected digest {digest}")));
     let config_size = img.config.len() as u64;
     let e = rt
-        .block_on(c.copy_blob(&src, &dst, &img.config_digest, config_size, &a, &a))
+        .block_on(copy_into(
+            &c,
+            &src,
+            &dst,
+            &img.config_digest,
+            config_size,
+            &a,
+            &a,
+        ))
         .expect_err("short source");
     assert_eq!(e.kind(), ErrorKind::BadContent, "{e}");
     assert!(
@@ -699,7 +733,8 @@ fn credentials_never_follow_a_location_to_another_host() {
     let (src, dst) = (image(&a_reg.host(), "app"), image(&relay.host(), "dst"));
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let e = runtime()
-        .block_on(c.copy_blob(
+        .block_on(copy_into(
+            &c,
             &src,
             &dst,
             digest,
@@ -770,7 +805,7 @@ fn put_manifest_by_digest_and_tag_keeps_the_exact_bytes() {
                 .zip(&img.layer_sizes)
                 .chain([(&img.config_digest, &(img.config.len() as u64))])
             {
-                c.copy_blob(&src, &dst, d, *s, &a, &a).await?;
+                copy_into(&c, &src, &dst, d, *s, &a, &a).await?;
             }
             let by_digest = c
                 .put_manifest(
@@ -819,7 +854,8 @@ fn put_manifest_by_digest_and_tag_keeps_the_exact_bytes() {
     let other = image(&b_reg.host(), "other");
     let e = rt
         .block_on(async {
-            c.copy_blob(
+            copy_into(
+                &c,
                 &src,
                 &other,
                 &img.config_digest,
@@ -887,7 +923,7 @@ fn a_destination_that_is_down_is_retried_then_named() {
     let rt = runtime();
     let started = Instant::now();
     let e = rt
-        .block_on(c.copy_blob(&src, &dst, digest, size, &a, &a))
+        .block_on(copy_into(&c, &src, &dst, digest, size, &a, &a))
         .expect_err("destination down");
     let elapsed = started.elapsed();
     assert_eq!(e.kind(), ErrorKind::Registry);
@@ -913,7 +949,7 @@ fn a_destination_that_is_down_is_retried_then_named() {
     let (port, accepted) = slamming_door();
     let door = image(&format!("127.0.0.1:{port}"), "dst");
     let e = rt
-        .block_on(c.copy_blob(&src, &door, digest, size, &a, &a))
+        .block_on(copy_into(&c, &src, &door, digest, size, &a, &a))
         .expect_err("connections dropped");
     assert_eq!(accepted.load(Ordering::SeqCst), 2 * 3, "{e}");
     assert!(
@@ -958,7 +994,7 @@ fn server_errors_are_retried_until_the_registry_recovers() {
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let rt = runtime();
     let e = rt
-        .block_on(c.copy_blob(&src, &dst, digest, size, &a, &a))
+        .block_on(copy_into(&c, &src, &dst, digest, size, &a, &a))
         .expect_err("storage broken");
     assert_eq!(e.kind(), ErrorKind::Registry, "{e}");
     assert!(
@@ -1001,7 +1037,7 @@ fn server_errors_are_retried_until_the_registry_recovers() {
         })
     };
     let copied = rt
-        .block_on(patient.copy_blob(&src, &dst, digest, size, &a, &a))
+        .block_on(copy_into(&patient, &src, &dst, digest, size, &a, &a))
         .expect("recovered");
     repair.join().expect("repair thread");
     assert_eq!(copied, BlobCopy::Uploaded);
@@ -1046,8 +1082,16 @@ fn a_token_that_expires_mid_push_is_refreshed() {
     let (sa, da) = (access(&anon), access(&creds));
     let rt = runtime();
     let config_size = img.config.len() as u64;
-    rt.block_on(c.copy_blob(&src, &dst, &img.config_digest, config_size, &sa, &da))
-        .expect("first copy");
+    rt.block_on(copy_into(
+        &c,
+        &src,
+        &dst,
+        &img.config_digest,
+        config_size,
+        &sa,
+        &da,
+    ))
+    .expect("first copy");
     let after_first = t_reg.token_requests();
     let mark = t_reg.access_mark();
     std::thread::sleep(TOKEN_DEATH);
@@ -1056,7 +1100,7 @@ fn a_token_that_expires_mid_push_is_refreshed() {
     // and the copy goes on. The new token dies soon too, which the manifest PUT then meets.
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let copied = rt
-        .block_on(c.copy_blob(&src, &dst, digest, size, &sa, &da))
+        .block_on(copy_into(&c, &src, &dst, digest, size, &sa, &da))
         .expect("copy with a refreshed token");
     assert_eq!(copied, BlobCopy::Uploaded);
     assert_eq!(t_reg.token_requests(), after_first + 1);
@@ -1156,7 +1200,7 @@ fn a_64_mib_blob_streams_across_registries_in_bounded_memory() {
     let reset = reset_peak_rss();
     let before = peak_rss_kib();
     let copied = rt
-        .block_on(c.copy_blob(&src, &dst, &digest, SIZE, &a, &a))
+        .block_on(copy_into(&c, &src, &dst, &digest, SIZE, &a, &a))
         .expect("copy");
     let after = peak_rss_kib();
     assert_eq!(copied, BlobCopy::Uploaded);

@@ -18,7 +18,7 @@ use crate::list::ManifestList;
 use crate::oci::{sha256_digest, validate_digest, Descriptor, RawManifest};
 use crate::parallel::bounded;
 use crate::reference::ImageRef;
-use crate::registry::{Access, BlobCopy, RegistryClient};
+use crate::registry::{Access, BlobCopy, RegistryClient, Route};
 
 /// Where progress lines go: one text line each, with its trailing newline, as podman's push
 /// stream carries them. Nobody listening is fine (a quiet push).
@@ -49,6 +49,8 @@ pub async fn push_list(
 ) -> Result<String> {
     let client = cache.client();
     let concurrency = concurrency.max(1);
+    // Every request to the destination goes to this one place with this one credential.
+    let route = client.write_route(&opts.destination, &dest).await?;
     let (index_bytes, index_type) = list.serialize(opts.format);
     let index_digest = sha256_digest(&index_bytes);
     say(progress, "Getting image list signatures\n".into());
@@ -62,20 +64,13 @@ pub async fn push_list(
     } else {
         Vec::new()
     };
-    let state = destination_state(
-        client,
-        &manifests,
-        &opts.destination,
-        dest,
-        &index_digest,
-        concurrency,
-    )
-    .await?;
-    let plan = plan::plan(&manifests, &opts.destination, &state, &index_digest);
+    let state = destination_state(client, &manifests, &route, &index_digest, concurrency).await?;
+    // Planned against where the requests go: sources are recorded where they were read.
+    let plan = plan::plan(&manifests, route.image(), &state, &index_digest);
     let to = Destination {
         client,
         image: &opts.destination,
-        access: dest,
+        route: &route,
         progress,
     };
     let from = Source {
@@ -94,12 +89,7 @@ pub async fn push_list(
     );
     if plan.write_index {
         client
-            .put_manifest(
-                &opts.destination,
-                bytes::Bytes::from(index_bytes),
-                index_type,
-                &dest,
-            )
+            .put_manifest_at(&route, bytes::Bytes::from(index_bytes), index_type)
             .await?;
     }
     // The tag now names this index; a cached resolution of it would be stale.
@@ -235,15 +225,15 @@ fn blob_of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob>
 async fn destination_state(
     client: &RegistryClient,
     manifests: &[SourceManifest],
-    destination: &ImageRef,
-    dest: Access<'_>,
+    route: &Route,
     index_digest: &str,
     concurrency: usize,
 ) -> Result<DestinationState> {
+    let destination = route.image();
     let tag_digest = match &destination.digest {
         Some(_) => None,
         None => client
-            .head_manifest(destination, &dest)
+            .head_manifest_at(route)
             .await?
             .map(|(digest, _, _)| digest),
     };
@@ -261,9 +251,8 @@ async fn destination_state(
         let copies_across = manifests
             .iter()
             .any(|m| m.source.registry != destination.registry);
-        let new_repository = tag_digest.is_none()
-            && copies_across
-            && !client.repository_exists(destination, &dest).await?;
+        let new_repository =
+            tag_digest.is_none() && copies_across && !client.repository_exists_at(route).await?;
         return Ok(DestinationState {
             manifests: if all_present {
                 manifests.iter().map(|m| m.digest.clone()).collect()
@@ -281,7 +270,7 @@ async fn destination_state(
         concurrency,
         manifest_digests.into_iter().map(|d| async move {
             Ok(client
-                .head_manifest(&destination.with_digest(d), &dest)
+                .head_manifest_at(&route.with_digest(d))
                 .await?
                 .map(|_| d.to_string()))
         }),
@@ -297,8 +286,10 @@ async fn destination_state(
 /// Where a push writes, and who hears about it.
 struct Destination<'a> {
     client: &'a RegistryClient,
+    /// The destination as the client named it, for progress and errors.
     image: &'a ImageRef,
-    access: Access<'a>,
+    /// Where its requests go (after rewrites), with the credential chosen once.
+    route: &'a Route,
     progress: &'a Progress,
 }
 
@@ -379,7 +370,7 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
     let digest = &step.blob.digest;
     let from = step.source.with_digest(digest);
     let size = step.blob.size;
-    let (client, dest) = (to.client, &to.access);
+    let client = to.client;
     let check_first = step.action == BlobAction::CheckThenCopy;
     match step.action {
         BlobAction::Copy | BlobAction::CheckThenCopy
@@ -411,17 +402,17 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
                 .context(context()));
             }
             client
-                .write_blob(&step.source, to.image, digest, bytes, dest, check_first)
+                .write_blob(&step.source, to.route, digest, bytes, check_first)
                 .await
         }
         BlobAction::CheckThenCopy => {
             client
-                .copy_blob_if_missing(&from, to.image, digest, size, &source.access, dest)
+                .copy_blob_if_missing(&from, to.route, digest, size, &source.access)
                 .await
         }
         BlobAction::Mount | BlobAction::Copy => {
             client
-                .copy_blob(&from, to.image, digest, size, &source.access, dest)
+                .copy_blob(&from, to.route, digest, size, &source.access)
                 .await
         }
     }
@@ -430,11 +421,10 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
 /// Writes manifest `m` by digest, with its exact source bytes.
 async fn put_manifest(to: &Destination<'_>, m: &SourceManifest) -> Result<()> {
     to.client
-        .put_manifest(
-            &to.image.with_digest(&m.digest),
+        .put_manifest_at(
+            &to.route.with_digest(&m.digest),
             m.bytes.clone(),
             &m.media_type,
-            &to.access,
         )
         .await?;
     Ok(())

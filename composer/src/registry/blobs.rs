@@ -307,19 +307,28 @@ impl RegistryClient {
         }
     }
 
-    /// [`RegistryClient::copy_blob_at`] from the first of `source`'s read routes that succeeds
-    /// to `dest`'s write route.
+    /// Copies blob `digest` of `size` bytes from `source`'s repository, at the first of its read
+    /// routes that succeeds, into the repository of `dest` (a write route, resolved once per
+    /// push).
+    ///
+    /// Within one registry (`source.registry == dest.registry`) a cross-repository mount is tried
+    /// first ([`BlobCopy::Mounted`]); otherwise, or when the registry declines, the blob is
+    /// streamed from a GET on the source into one monolithic PUT on the destination
+    /// ([`BlobCopy::Uploaded`]), verified against `digest` and `size` on the way: a mismatch
+    /// aborts the PUT (the destination never commits the blob) and fails with
+    /// [`ErrorKind::BadContent`]. Memory use is bounded by a few stream chunks, whatever the size.
+    ///
+    /// Transient failures repeat the whole copy under the push retry policy; errors read
+    /// `copying blob DIGEST from SOURCE to DEST: CAUSE`.
     pub async fn copy_blob(
         &self,
         source: &ImageRef,
-        dest: &ImageRef,
+        dest: &Route,
         digest: &str,
         size: u64,
         source_access: &Access<'_>,
-        dest_access: &Access<'_>,
     ) -> Result<BlobCopy> {
-        let accesses = (source_access, dest_access);
-        self.copy_routed(source, dest, digest, size, accesses, false)
+        self.copy_routed(source, dest, digest, size, source_access, false)
             .await
     }
 
@@ -331,30 +340,26 @@ impl RegistryClient {
     pub async fn copy_blob_if_missing(
         &self,
         source: &ImageRef,
-        dest: &ImageRef,
+        dest: &Route,
         digest: &str,
         size: u64,
         source_access: &Access<'_>,
-        dest_access: &Access<'_>,
     ) -> Result<BlobCopy> {
-        let accesses = (source_access, dest_access);
-        self.copy_routed(source, dest, digest, size, accesses, true)
+        self.copy_routed(source, dest, digest, size, source_access, true)
             .await
     }
 
-    /// Resolves the routes of a copy and runs it from the first source route that succeeds;
-    /// `check_first` selects [`RegistryClient::copy_blob_if_missing`]'s behaviour.
+    /// Runs a copy from the first of `source`'s read routes that succeeds; `check_first`
+    /// selects [`RegistryClient::copy_blob_if_missing`]'s behaviour.
     async fn copy_routed(
         &self,
         source: &ImageRef,
-        dest: &ImageRef,
+        dest: &Route,
         digest: &str,
         size: u64,
-        (source_access, dest_access): (&Access<'_>, &Access<'_>),
+        source_access: &Access<'_>,
         check_first: bool,
     ) -> Result<BlobCopy> {
-        let dest = self.write_route(dest, dest_access).await?;
-        let dest = &dest;
         let found = self
             .first_answer(source, source_access, |route| {
                 Box::pin(async move {
@@ -420,28 +425,6 @@ impl RegistryClient {
         streamed.map(|()| BlobCopy::Uploaded)
     }
 
-    /// Copies blob `digest` of `size` bytes from `source`'s repository into `dest`'s.
-    ///
-    /// Within one registry (`source.registry == dest.registry`) a cross-repository mount is tried
-    /// first ([`BlobCopy::Mounted`]); otherwise, or when the registry declines, the blob is
-    /// streamed from a GET on the source into one monolithic PUT on the destination
-    /// ([`BlobCopy::Uploaded`]), verified against `digest` and `size` on the way: a mismatch
-    /// aborts the PUT (the destination never commits the blob) and fails with
-    /// [`ErrorKind::BadContent`]. Memory use is bounded by a few stream chunks, whatever the size.
-    ///
-    /// Transient failures repeat the whole copy under the push retry policy; errors read
-    /// `copying blob DIGEST from SOURCE to DEST: CAUSE`.
-    pub async fn copy_blob_at(
-        &self,
-        source: &Route,
-        dest: &Route,
-        digest: &str,
-        size: u64,
-    ) -> Result<BlobCopy> {
-        self.copy_at(&BlobSource::Registry(source), dest, digest, size, false)
-            .await
-    }
-
     /// Writes a blob whose verified bytes are already in memory (an image config read when its
     /// image was added, `from` naming where) into `dest`'s repository: one upload session and
     /// one PUT, no read of the source. With `check_first`, a HEAD goes out alongside the
@@ -449,21 +432,19 @@ impl RegistryClient {
     pub async fn write_blob(
         &self,
         from: &ImageRef,
-        dest: &ImageRef,
+        dest: &Route,
         digest: &str,
         bytes: Bytes,
-        dest_access: &Access<'_>,
         check_first: bool,
     ) -> Result<BlobCopy> {
-        let dest = self.write_route(dest, dest_access).await?;
         let size = bytes.len() as u64;
         let source = BlobSource::Memory { bytes, from };
-        self.copy_at(&source, &dest, digest, size, check_first)
-            .await
+        self.copy_at(&source, dest, digest, size, check_first).await
     }
 
-    /// [`RegistryClient::copy_blob_at`], or with `check_first` the check-and-copy of
-    /// [`RegistryClient::copy_blob_if_missing`], each attempt retried as a whole.
+    /// One copy as [`RegistryClient::copy_blob`] describes it, or with `check_first` the
+    /// check-and-copy of [`RegistryClient::copy_blob_if_missing`], each attempt retried as a
+    /// whole.
     async fn copy_at(
         &self,
         source: &BlobSource<'_>,
@@ -919,7 +900,7 @@ mod tests {
         // `retry`); the repeat fetches a fresh token, since the refused one is gone.
         let requests = t_reg.token_requests();
         let copied = rt
-            .block_on(client.copy_blob(&src, &dst, digest, size, &sa, &da))
+            .block_on(client.copy_blob(&src, &dst_route, digest, size, &sa))
             .expect("copy");
         assert_eq!(copied, BlobCopy::Uploaded);
         assert_eq!(t_reg.token_requests(), requests + 1);

@@ -417,15 +417,13 @@ impl RegistryClient {
         }
     }
 
-    /// Whether `image`'s repository exists at its write route: `GET /v2/<repo>/tags/list?n=1`
-    /// answers 404 (`NAME_UNKNOWN`) for a repository the registry has never seen. A push uses
-    /// it to skip checking each blob of a brand-new repository. Any answer other than 404 counts
-    /// as "exists", so a registry that does not answer the question is simply checked blob by
-    /// blob.
-    pub async fn repository_exists(&self, image: &ImageRef, access: &Access<'_>) -> Result<bool> {
-        let route = self.write_route(image, access).await?;
+    /// Whether the route's repository exists: `GET /v2/<repo>/tags/list?n=1` answers 404
+    /// (`NAME_UNKNOWN`) for a repository the registry has never seen. A push uses it to skip
+    /// checking each blob of a brand-new repository. Any answer other than 404 counts as
+    /// "exists", so a registry that does not answer the question is simply checked blob by blob.
+    pub async fn repository_exists_at(&self, route: &Route) -> Result<bool> {
         let repo = route.image();
-        let target = self.pull_target(&route);
+        let target = self.pull_target(route);
         let path = format!("/v2/{}/tags/list?n=1", repo.repository);
         let resp = self
             .inner
@@ -604,7 +602,15 @@ mod tests {
         assert_send(&client.head_manifest(&image, &access));
         assert_send(&client.get_blob(&image, "sha256:00", &access));
         assert_send(&client.blob_exists(&image, "sha256:00", &access));
-        assert_send(&client.copy_blob(&image, &image, "sha256:00", 1, &access, &access));
+        assert_send(&client.write_route(&image, &access));
+        let route = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(client.write_route(&image, &access))
+            .expect("a route for an allowed registry");
+        assert_send(&client.copy_blob(&image, &route, "sha256:00", 1, &access));
+        let config = Bytes::from_static(b"{}");
+        assert_send(&client.write_blob(&image, &route, "sha256:00", config, false));
         assert_send(&client.put_manifest(
             &image,
             Bytes::from_static(b"{}"),
