@@ -99,7 +99,7 @@ impl Listen {
     pub fn is_local(&self) -> bool {
         match self {
             Listen::Unix(_) => true,
-            Listen::Tcp(a) | Listen::Tls(a) => a.ip().is_loopback(),
+            Listen::Tcp(a) | Listen::Tls(a) => is_loopback(a.ip()),
         }
     }
 }
@@ -410,14 +410,17 @@ impl Config {
         } else {
             (overrides.listen.clone(), "<command line>")
         };
-        let mut listen = Vec::new();
-        for (i, uri) in listen_uris.iter().enumerate() {
-            let key = if listen_source == source {
+        // The key naming listener `i`: its index in the file, or the flag it came from.
+        let listen_key = |i: usize| {
+            if listen_source == source {
                 format!("listen[{i}]")
             } else {
                 "--listen".to_string()
-            };
-            listen.push(Listen::parse(uri).map_err(|p| err(listen_source, &key, p))?);
+            }
+        };
+        let mut listen = Vec::new();
+        for (i, uri) in listen_uris.iter().enumerate() {
+            listen.push(Listen::parse(uri).map_err(|p| err(listen_source, &listen_key(i), p))?);
         }
         if listen.is_empty() {
             listen = default_listeners(env);
@@ -425,14 +428,9 @@ impl Config {
         for (i, l) in listen.iter().enumerate() {
             // A TLS listener may face the network; a plain one only when the operator says so.
             if matches!(l, Listen::Tcp(_)) && !l.is_local() && !file.allow_insecure_tcp_listen {
-                let key = if listen_source == source {
-                    format!("listen[{i}]")
-                } else {
-                    "--listen".into()
-                };
                 return Err(err(
                     listen_source,
-                    &key,
+                    &listen_key(i),
                     format!(
                         "{l} is reachable from other machines and this listener has no TLS, so registry credentials and lists would cross the network in clear text; listen on 127.0.0.1 or a unix socket, or set allow_insecure_tcp_listen = true in the configuration file if the network is trusted"
                     ),
@@ -490,14 +488,9 @@ impl Config {
             .map_err(|p| err(source, "socket_group", p))?;
         if let Some(i) = listen.iter().position(|l| matches!(l, Listen::Tls(_))) {
             if file.tls.is_none() {
-                let key = if listen_source == source {
-                    format!("listen[{i}]")
-                } else {
-                    "--listen".into()
-                };
                 return Err(err(
                     listen_source,
-                    &key,
+                    &listen_key(i),
                     format!(
                         "{} needs a [tls] section in the configuration file with cert_file and key_file (PEM)",
                         listen[i]
@@ -635,9 +628,15 @@ fn default_data_dir(env: &Environment) -> PathBuf {
         .join("manifold")
 }
 
-/// True when `ip` is a loopback address.
+/// True when `ip` is a loopback address, including IPv4 loopback written as an IPv6-mapped
+/// address (`::ffff:127.0.0.1`), which a dual-stack listener reports.
 pub fn is_loopback(ip: IpAddr) -> bool {
-    ip.is_loopback()
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
 }
 
 #[cfg(test)]

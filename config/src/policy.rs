@@ -258,11 +258,10 @@ impl Prefix {
         match &self.kind {
             PrefixKind::Everything => true,
             PrefixKind::Raw(p) => name.starts_with(p.as_str()),
+            // The rule registry entries' locations follow: whole path components.
             PrefixKind::Components(p) => {
-                name == p
-                    || name
-                        .strip_prefix(p.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+                let (registry, repository) = name.split_once('/').unwrap_or((name, ""));
+                crate::location_covers(p, registry, repository)
             }
         }
     }

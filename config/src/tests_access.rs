@@ -72,6 +72,25 @@ fn tls_listener_uris() {
 }
 
 #[test]
+fn loopback_includes_ipv4_mapped_loopback() {
+    for (ip, want) in [
+        ("127.0.0.1", true),
+        ("::1", true),
+        ("::ffff:127.0.0.1", true),
+        ("10.0.0.1", false),
+        ("::ffff:10.0.0.1", false),
+    ] {
+        assert_eq!(is_loopback(ip.parse().expect("ip")), want, "{ip}");
+    }
+    assert!(Listen::parse("tcp://[::ffff:127.0.0.1]:1")
+        .expect("tcp")
+        .is_local());
+    assert!(!Listen::parse("tcp://[::ffff:10.0.0.1]:1")
+        .expect("tcp")
+        .is_local());
+}
+
+#[test]
 fn non_loopback_tls_is_allowed_and_plain_tcp_is_not() {
     let (_dir, tls) = tls_dir();
     let c = load_with_listen(&tls, &["tls://0.0.0.0:8586", "tls://[::]:8587"])

@@ -18,6 +18,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use manifold_config::is_loopback;
 use manifold_config::policy::Identity;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::l4::socket::SocketAddr;
@@ -55,17 +56,6 @@ pub fn identify(facts: &PeerFacts) -> Identity {
     match facts.tcp_peer {
         Some(ip) if is_loopback(ip) => Identity::Local,
         _ => Identity::Anonymous,
-    }
-}
-
-/// Loopback, including IPv4 loopback written as an IPv6-mapped address (`::ffff:127.0.0.1`),
-/// which a dual-stack listener reports.
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
     }
 }
 

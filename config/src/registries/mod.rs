@@ -244,7 +244,8 @@ pub struct RegistryEntry {
 }
 
 /// True when `location` (`host[:port][/namespace]`) covers `registry/repository`: same host and
-/// the namespace, if any, is the repository or one of its parent paths.
+/// the namespace, if any, is the repository or one of its parent paths. `[[policy]]` prefixes
+/// (without `*`) match by this same rule.
 pub fn location_covers(location: &str, registry: &str, repository: &str) -> bool {
     let loc = location.trim_end_matches('/');
     match loc.split_once('/') {
