@@ -291,6 +291,12 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// The normalised name of a list to be created as `name` ([`normalize_list_name`]), or the error
+/// create reports for it: podman's `invalid image name <name>: …` context on the parse error.
+pub fn create_list_name(name: &str) -> Result<String> {
+    normalize_list_name(name).map_err(|e| e.context(format!("invalid image name {name}")))
+}
+
 /// Normalises a manifest-list name as podman names local images: names without a registry get
 /// `localhost/`, names without tag or digest get `:latest`.
 pub fn normalize_list_name(s: &str) -> Result<String> {
@@ -416,5 +422,23 @@ mod tests {
         );
         assert!(normalize_list_name("Upper").is_err());
         assert!(normalize_list_name("foo:latest/add").is_err());
+    }
+
+    #[test]
+    fn create_list_name_adds_podmans_context() {
+        assert_eq!(
+            create_list_name("foo").expect("valid"),
+            "localhost/foo:latest"
+        );
+        let e = create_list_name("ThisIsInvalid").expect_err("must fail");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            e.message(),
+            "invalid image name ThisIsInvalid: invalid reference format: repository name must be lowercase"
+        );
+        assert_eq!(
+            e.cause(),
+            "invalid reference format: repository name must be lowercase"
+        );
     }
 }

@@ -27,7 +27,7 @@ use crate::oci::{
 };
 use crate::parallel::bounded;
 use crate::push::{execute::push_list, Progress, PushOptions};
-use crate::reference::{normalize_list_name, ImageRef};
+use crate::reference::{create_list_name, ImageRef};
 use crate::registry::{Access, RegistryClient, Route};
 use crate::store::FileStore;
 
@@ -167,8 +167,7 @@ impl Composer {
         add: &AddOptions,
         access: &RegistryAccess,
     ) -> Result<String> {
-        let normalized = normalize_list_name(name)
-            .map_err(|e| e.context(format!("invalid image name {name}")))?;
+        let normalized = create_list_name(name)?;
         self.check_image_count(images.len())?;
         self.check_sources(images, add.subject.as_deref(), &access.grant)?;
         let fetched = self.fetch_all(images, add, access).await?;

@@ -13,7 +13,7 @@ use manifold_composer::service::{
     AddOptions, AnnotateOptions, Composer, Inspected, ModifyOutcome, RegistryAccess,
 };
 use manifold_composer::{Error, ErrorKind};
-use manifold_config::policy::{Grant, Identity};
+use manifold_config::policy::{Denial, Grant, Identity};
 use manifold_config::Config;
 
 use crate::libpod::goquote::quote;
@@ -139,8 +139,14 @@ impl App {
 
     /// Answers one request: push routes may stream, every other route answers in full. An
     /// identity the policy has no rule for gets a 403 on everything but ping and version.
-    pub async fn answer(&self, route: Route, req: &Request) -> Answer {
-        let grant = match self.grant(&route, req) {
+    /// `policy` is [`App::policy_for`] the request's identity.
+    pub async fn answer(
+        &self,
+        route: Route,
+        req: &Request,
+        policy: Result<Grant, Denial>,
+    ) -> Answer {
+        let grant = match grant(&route, req, policy) {
             Ok(g) => g,
             Err(reply) => return Answer::Full(reply),
         };
@@ -153,22 +159,10 @@ impl App {
         }
     }
 
-    /// What the request's identity may do, or the 403 for an identity no rule applies to. Ping
-    /// and version stay open to everyone: clients call them before anything else, and they
-    /// reveal nothing.
-    pub fn grant(&self, route: &Route, req: &Request) -> Result<Grant, Reply> {
-        match self.config.policy.grant(&req.identity) {
-            Ok(g) => Ok(g),
-            Err(_) if matches!(route, Route::Ping | Route::Version) => {
-                Ok(Grant::unrestricted(req.identity.clone()))
-            }
-            Err(denial) => Err(Reply::error(403, &denial.message, &denial.message)),
-        }
-    }
-
-    /// True when the policy has a rule for `identity` (so its calls may reach the backend).
-    pub fn admits(&self, identity: &Identity) -> bool {
-        self.config.policy.grant(identity).is_ok()
+    /// What the policy allows `identity`, or why it allows nothing: evaluated once per
+    /// request, for deciding whether it may be forwarded and then for answering it.
+    pub fn policy_for(&self, identity: &Identity) -> Result<Grant, Denial> {
+        self.config.policy.grant(identity)
     }
 
     /// The largest request body a handler reads.
@@ -178,23 +172,29 @@ impl App {
 
     /// True when a request on a local route belongs to the backend: `images/remove` of names
     /// that are not manifold's lists and without `lookupmanifest`.
-    pub fn should_forward(&self, route: &Route, req: &Request) -> bool {
+    /// `query` is the raw query and `policy` what [`App::policy_for`] the identity said.
+    pub fn should_forward(
+        &self,
+        route: &Route,
+        query: &str,
+        policy: &Result<Grant, Denial>,
+    ) -> bool {
         let Route::ImagesRemove { .. } = route else {
             return false;
         };
-        let q = Query::parse(&req.query);
+        let q = Query::parse(query);
         if q.bool("lookupmanifest").ok().flatten() == Some(true) {
             return false;
         }
         // A list the client may not see is not one of manifold's lists for it.
-        let Ok(grant) = self.config.policy.grant(&req.identity) else {
+        let Ok(grant) = policy else {
             return false;
         };
         let names = q.strings("images");
         names.is_empty()
             || names
                 .iter()
-                .any(|n| self.composer.resolve_for(n, &grant).is_err())
+                .any(|n| self.composer.resolve_for(n, grant).is_err())
     }
 
     /// Answers one request for `grant`'s identity. The headers every libpod response carries
@@ -278,9 +278,8 @@ impl App {
         let index_annotations =
             parse_create_annotations(&q.json_map("annotations"), &q.strings("annotation"))
                 .map_err(|msg| Reply::error(400, &msg, &msg))?;
-        manifold_composer::reference::normalize_list_name(&name).map_err(|e| {
-            Reply::from_error(400, &e.context(format!("invalid image name {name}")))
-        })?;
+        manifold_composer::reference::create_list_name(&name)
+            .map_err(|e| Reply::from_error(400, &e))?;
         // The body is optional; fewer than 3 bytes (`{}`, a newline) count as none.
         let body = if req.body.len() >= 3 && !is_form_encoded(req) {
             let body = decode_create_body(&req.body).map_err(|e| {
@@ -552,6 +551,19 @@ impl App {
     }
 }
 
+/// What the request's identity may do (`policy`, the policy's answer for it), or the 403 for an
+/// identity no rule applies to. Ping and version stay open to everyone: clients call them before
+/// anything else, and they reveal nothing.
+fn grant(route: &Route, req: &Request, policy: Result<Grant, Denial>) -> Result<Grant, Reply> {
+    match policy {
+        Ok(g) => Ok(g),
+        Err(_) if matches!(route, Route::Ping | Route::Version) => {
+            Ok(Grant::unrestricted(req.identity.clone()))
+        }
+        Err(denial) => Err(Reply::error(403, &denial.message, &denial.message)),
+    }
+}
+
 /// The answer to a non-manifest call when no backend podman service is configured.
 fn no_backend(req: &Request) -> Reply {
     let msg = format!(
@@ -713,7 +725,6 @@ fn first_error(o: ModifyOutcome) -> Error {
 /// The status for a create failure: bad names are the client's fault, the rest is podman's 500.
 fn create_status(e: &Error) -> u16 {
     match e.kind() {
-        ErrorKind::InvalidInput if e.message().starts_with("invalid image name") => 400,
         ErrorKind::LocalTransport | ErrorKind::Forbidden | ErrorKind::Denied => status_for(e, 500),
         _ => 500,
     }

@@ -306,43 +306,44 @@ impl ProxyHttp for Front {
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> Result<bool> {
         let header = session.req_header();
-        let method = header.method.as_str().to_string();
-        let path = header.uri.path().to_string();
-        let query = header.uri.query().unwrap_or("").to_string();
-        let headers: Vec<(String, String)> = header
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let (method, path) = (header.method.as_str(), header.uri.path());
+        let query = header.uri.query().unwrap_or("");
         let identity = identity::of_session(session);
-        let route = route(&method, &path);
+        let route = route(method, path);
+        // The policy is evaluated here, once; the answer below reuses it.
+        let policy = self.app.policy_for(&identity);
         // Identities without a rule reach nothing, the backend included: they get the 403 below.
-        let may_forward = self.backend.is_some() && self.app.admits(&identity);
+        let may_forward = self.backend.is_some() && policy.is_ok();
         if route == Route::Forward && may_forward {
             return Ok(false);
         }
+        if may_forward && self.app.should_forward(&route, query, &policy) {
+            return Ok(false);
+        }
+        // Answered locally: only now is the request copied out of the session.
         let mut request = Request {
-            method,
-            path,
-            query,
-            headers,
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: header
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
             body: Bytes::new(),
             identity,
         };
-        if may_forward && self.app.should_forward(&route, &request) {
-            return Ok(false);
-        }
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let _guard = InflightGuard(self.inflight.clone());
         let answer = match Self::read_body(session, self.app.max_body()).await? {
             Ok(body) => {
                 request.body = body;
-                self.app.answer(route, &request).await
+                self.app.answer(route, &request, policy).await
             }
             Err(reply) => Answer::Full(reply),
         };
