@@ -75,7 +75,8 @@ use std::time::{Duration, Instant};
 
 use manifold_tests::delay::DelayProxy;
 use manifold_tests::fixtures::{self, PushedImage};
-use manifold_tests::http::{Client, Response};
+use manifold_tests::http::{esc, Client, Response};
+use manifold_tests::manifold::insecure_entry;
 use manifold_tests::podman::PodmanServiceOptions;
 use manifold_tests::registry::AccessLine;
 use manifold_tests::{Manifold, ManifoldOptions, PodmanService, Registry};
@@ -300,10 +301,7 @@ fn main() {
         insecure_registries: hosts.clone(),
         ..Default::default()
     });
-    let config: String = hosts
-        .iter()
-        .map(|h| format!("[[registry]]\nlocation = \"{h}\"\ninsecure = true\n\n"))
-        .collect();
+    let config: String = hosts.iter().map(|h| insecure_entry(h)).collect();
     let manifold = Manifold::start(ManifoldOptions {
         bin: Some(bin.clone()),
         ..ManifoldOptions::with_config(&config)
@@ -607,11 +605,6 @@ fn unique_blobs(images: &[PushedImage]) -> usize {
         .len()
 }
 
-/// Escapes a path segment as Go's `url.PathEscape` does for image references (`/` and `%`).
-fn path_escape(s: &str) -> String {
-    s.replace('%', "%25").replace('/', "%2F")
-}
-
 /// Panics with the response unless its status is `want`.
 fn expect_status(r: &Response, want: u16, what: &str) {
     assert!(
@@ -693,7 +686,7 @@ fn delete_list(http: &Client, name: &str) {
 fn push(http: &Client, name: &str, dest: &str) -> Result<Duration, PushError> {
     let path = format!(
         "{API}/manifests/{name}/registry/{}?all=true&tlsVerify=false&quiet=true",
-        path_escape(&format!("docker://{dest}"))
+        esc(&format!("docker://{dest}"))
     );
     let t = Instant::now();
     let r = http.request("POST", &path, &[("X-Registry-Auth", "e30=")], b"");
@@ -913,16 +906,14 @@ fn check_pushed(reg: &Registry, repo: &str, tag: &str, n: usize) -> Result<(), S
     Ok(())
 }
 
-/// (blobs uploaded, blobs mounted) into `repo`, from access-log lines: a completed upload is a
-/// `PUT …/blobs/uploads/…` answered 201, a mount a `POST …/blobs/uploads/?mount=…` answered 201.
+/// (blobs uploaded, blobs mounted) into `repo`, from access-log lines: completed uploads
+/// ([`AccessLine::is_completed_upload`]) and successful mounts
+/// ([`AccessLine::is_completed_mount`]) under `/v2/<repo>/blobs/uploads/`.
 fn blob_counts(log: &[AccessLine], repo: &str) -> (usize, usize) {
     let prefix = format!("/v2/{repo}/blobs/uploads/");
     let ours = log.iter().filter(|l| l.path.starts_with(&prefix));
-    let uploaded = ours
-        .clone()
-        .filter(|l| l.method == "PUT" && l.status == 201)
-        .count();
-    let mounted = ours.filter(|l| l.is_mount() && l.status == 201).count();
+    let uploaded = ours.clone().filter(|l| l.is_completed_upload()).count();
+    let mounted = ours.filter(|l| l.is_completed_mount()).count();
     (uploaded, mounted)
 }
 

@@ -456,16 +456,9 @@ pub fn build_image(spec: &ImageSpec) -> BuiltImage {
     }
     let mut cfg = serde_json::Map::new();
     cfg.insert("created".into(), json!(CREATED));
-    cfg.insert("architecture".into(), json!(p.architecture));
-    cfg.insert("os".into(), json!(p.os));
-    if let Some(v) = &p.os_version {
-        cfg.insert("os.version".into(), json!(v));
-    }
-    if !p.os_features.is_empty() {
-        cfg.insert("os.features".into(), json!(p.os_features));
-    }
-    if let Some(v) = &p.variant {
-        cfg.insert("variant".into(), json!(v));
+    // The platform's fields, in `Platform::to_json`'s order, right after `created`.
+    if let Value::Object(platform) = p.to_json() {
+        cfg.extend(platform);
     }
     cfg.insert(
         "config".into(),

@@ -11,6 +11,12 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Percent-escapes a path value as Go's `url.PathEscape` does for image-reference characters
+/// (`%` and `/`), e.g. a list name or a `docker://` destination in a libpod API path.
+pub fn esc(s: &str) -> String {
+    s.replace('%', "%25").replace('/', "%2F")
+}
+
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {

@@ -13,6 +13,12 @@ use std::time::Duration;
 use crate::http::Client;
 use crate::process::{free_port, read_log, wait_until, ChildGuard, Output};
 
+/// A `[[registry]]` configuration entry marking `host` (`HOST:PORT`) insecure (plain HTTP), as
+/// operators configure it.
+pub fn insecure_entry(host: &str) -> String {
+    format!("[[registry]]\nlocation = \"{host}\"\ninsecure = true\n\n")
+}
+
 /// The path of the `manifold` binary: `$MANIFOLD_BIN`, else `<test exe dir>/../manifold`.
 pub fn manifold_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("MANIFOLD_BIN") {

@@ -169,6 +169,22 @@ impl AccessLine {
             && self.uri.contains("mount=")
     }
 
+    /// Whether this completed a blob upload (answered 201): the closing
+    /// `PUT …/blobs/uploads/<id>?digest=…` of an upload session, or a monolithic (one-shot)
+    /// `POST …/blobs/uploads/?digest=…`. Mounts are not uploads ([`AccessLine::is_completed_mount`]).
+    pub fn is_completed_upload(&self) -> bool {
+        self.status == 201
+            && matches!(self.method.as_str(), "PUT" | "POST")
+            && self.path.contains("/blobs/uploads/")
+            && !self.is_mount()
+    }
+
+    /// Whether this is a cross-repository mount that succeeded (answered 201; a declined mount
+    /// is answered 202 with an upload session instead).
+    pub fn is_completed_mount(&self) -> bool {
+        self.is_mount() && self.status == 201
+    }
+
     /// Whether this is a manifest PUT.
     pub fn is_manifest_put(&self) -> bool {
         self.method == "PUT" && self.path.contains("/manifests/")
@@ -471,5 +487,40 @@ mod tests {
             r#"time="2026-11-27T03:40:40Z" level=info msg="response completed" http.request.uri=/v2/"#
         )
         .is_none());
+    }
+
+    #[test]
+    fn classifies_completed_uploads_and_mounts() {
+        let line = |method: &str, uri: &str, status: u16| {
+            AccessLine::parse(&format!(
+                r#"127.0.0.1 - - [27/Nov/2026:03:40:40 +0000] "{method} {uri} HTTP/1.1" {status} 0 "" "ua""#
+            ))
+            .expect("parses")
+        };
+        let put = line(
+            "PUT",
+            "/v2/foo/blobs/uploads/abc?_state=x&digest=sha256:ab",
+            201,
+        );
+        let one_shot = line("POST", "/v2/foo/blobs/uploads/?digest=sha256:ab", 201);
+        let mount = line(
+            "POST",
+            "/v2/foo/blobs/uploads/?mount=sha256:ab&from=bar",
+            201,
+        );
+        let declined = line(
+            "POST",
+            "/v2/foo/blobs/uploads/?mount=sha256:ab&from=bar",
+            202,
+        );
+        let start = line("POST", "/v2/foo/blobs/uploads/", 202);
+        let patch = line("PATCH", "/v2/foo/blobs/uploads/abc", 202);
+        let failed_put = line("PUT", "/v2/foo/blobs/uploads/abc?digest=sha256:ab", 400);
+        assert!(put.is_completed_upload() && !put.is_completed_mount());
+        assert!(one_shot.is_completed_upload() && !one_shot.is_completed_mount());
+        assert!(mount.is_completed_mount() && !mount.is_completed_upload());
+        for l in [&declined, &start, &patch, &failed_put] {
+            assert!(!l.is_completed_upload() && !l.is_completed_mount(), "{l:?}");
+        }
     }
 }

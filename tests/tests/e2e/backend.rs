@@ -13,7 +13,7 @@ fn backend_serves_everything_else_while_manifold_keeps_manifests() {
     let images = fixtures::push_six_singles(&reg, "app");
     let service = PodmanService::start(&[&reg]);
     let mf = Manifold::start(ManifoldOptions {
-        config: insecure_entry(&reg),
+        config: insecure_entry(&reg.host()),
         backend: Some(service.url()),
         ..Default::default()
     });

@@ -14,7 +14,7 @@ use crate::common::insecure_entry;
 fn manifold_with_cache(reg: &Registry, cache: &str) -> Manifold {
     Manifold::start(ManifoldOptions::with_config(&format!(
         "[cache]\n{cache}\n\n{}",
-        insecure_entry(reg)
+        insecure_entry(&reg.host())
     )))
 }
 

@@ -1,20 +1,14 @@
 //! Shared set-ups: a plain registry with fixtures, and a manifold configured to read it.
 
 use manifold_tests::fixtures::{self, PushedImage};
+pub use manifold_tests::http::esc;
+pub use manifold_tests::manifold::insecure_entry;
 use manifold_tests::{Manifold, ManifoldOptions, Registry};
 use serde_json::Value;
 
-/// A `[[registry]]` entry marking `reg` insecure (plain HTTP), as operators configure it.
-pub fn insecure_entry(reg: &Registry) -> String {
-    format!(
-        "[[registry]]\nlocation = \"{}\"\ninsecure = true\n\n",
-        reg.host()
-    )
-}
-
 /// A manifold whose configuration marks every given registry insecure.
 pub fn manifold_for(regs: &[&Registry]) -> Manifold {
-    let config: String = regs.iter().map(|r| insecure_entry(r)).collect();
+    let config: String = regs.iter().map(|r| insecure_entry(&r.host())).collect();
     Manifold::start(ManifoldOptions::with_config(&config))
 }
 
@@ -35,11 +29,6 @@ impl World {
         let mf = manifold_for(&[&reg]);
         World { reg, singles, mf }
     }
-}
-
-/// Percent-escapes a path value as Go's url.PathEscape does for reference characters.
-pub fn esc(s: &str) -> String {
-    s.replace('%', "%25").replace('/', "%2F")
 }
 
 /// The `manifests` array of an inspect document.

@@ -96,7 +96,7 @@ fn twenty_concurrent_adds_to_one_list_lose_nothing() {
     assert_eq!(got, want);
     // And they are all on disk: a fresh manifold on the same data directory sees them.
     let again = Manifold::start(ManifoldOptions {
-        config: crate::common::insecure_entry(reg),
+        config: crate::common::insecure_entry(&reg.host()),
         data_dir: Some(w.mf.data_dir().to_path_buf()),
         ..Default::default()
     });

@@ -261,7 +261,7 @@ fn unix_socket_peers_are_told_apart_by_uid() {
     let host = reg.host();
     let config = format!(
         "socket_mode = \"0660\"\nsocket_group = \"{NOBODY}\"\n\n{}{}",
-        insecure_entry(&reg),
+        insecure_entry(&reg.host()),
         rules(&[
             ("uid:0", &["*"], &[&format!("{host}/team-a/")]),
             (
@@ -530,7 +530,7 @@ fn tls_clients_are_their_verified_certificate() {
     let port = free_port();
     let config = format!(
         "{}{}{}",
-        insecure_entry(&reg),
+        insecure_entry(&reg.host()),
         pki.tls_section(),
         rules(&[
             (
@@ -606,7 +606,7 @@ fn loopback_tcp_clients_are_local() {
     let host = reg.host();
     let config = format!(
         "{}{}",
-        insecure_entry(&reg),
+        insecure_entry(&reg.host()),
         rules(&[("local", &["*"], &[&format!("{host}/local/")])])
     );
     let mf = Manifold::start(ManifoldOptions {

@@ -483,7 +483,7 @@ fn is_write(l: &AccessLine) -> bool {
 fn mounted(lines: &[AccessLine]) -> Vec<String> {
     lines
         .iter()
-        .filter(|l| l.is_mount() && l.status == 201)
+        .filter(|l| l.is_completed_mount())
         .filter_map(|l| uri_param(l, "mount"))
         .collect()
 }
@@ -493,8 +493,7 @@ fn mounted(lines: &[AccessLine]) -> Vec<String> {
 fn uploaded(lines: &[AccessLine]) -> Vec<String> {
     lines
         .iter()
-        .filter(|l| l.status == 201 && l.path.contains("/blobs/uploads/") && !l.is_mount())
-        .filter(|l| l.method == "PUT" || l.method == "POST")
+        .filter(|l| l.is_completed_upload())
         .filter_map(|l| uri_param(l, "digest"))
         .collect()
 }
@@ -1396,7 +1395,7 @@ fn http_push_tls_verify_param_controls_the_destination() {
     let dest = Registry::plain();
     let config = format!(
         "{}[[registry]]\nlocation = \"{}\"\n",
-        insecure_entry(&reg),
+        insecure_entry(&reg.host()),
         dest.host()
     );
     let mf = Manifold::start(ManifoldOptions::with_config(&config));

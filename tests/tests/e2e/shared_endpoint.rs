@@ -52,7 +52,7 @@ fn a_client_without_credentials_composes_from_and_pushes_to_auth_registries() {
         "{}{}{}",
         credentials_entry(&basic),
         credentials_entry(&token),
-        insecure_entry(&plain)
+        insecure_entry(&plain.host())
     );
     let mf = Manifold::start(ManifoldOptions::with_config(&config));
     let p = Podman::new(&mf.url());
@@ -160,7 +160,7 @@ fn docker_io_reads_are_served_by_a_local_mirror() {
     let config = format!(
         "[[registry]]\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n\n{}",
         mirror.host(),
-        insecure_entry(&mirror)
+        insecure_entry(&mirror.host())
     );
     let mf = Manifold::start(ManifoldOptions::with_config(&config));
     let p = Podman::new(&mf.url());
