@@ -30,8 +30,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
+use super::content::{self, Hasher};
 use super::errors;
 use super::retry::{self, Failure};
 use super::transport::{Dest, Target};
@@ -74,45 +74,6 @@ fn resolve_location(base: &Url, location: Option<&str>) -> Option<Url> {
     let location = location.map(str::trim).filter(|v| !v.is_empty())?;
     let url = base.join(location).ok()?;
     matches!(url.scheme(), "http" | "https").then_some(url)
-}
-
-/// The running hash of one of the algorithms go-digest knows.
-enum Hasher {
-    Sha256(Sha256),
-    Sha384(Sha384),
-    Sha512(Sha512),
-}
-
-impl Hasher {
-    /// The hasher for a validated digest's algorithm.
-    fn for_digest(digest: &str) -> Result<Self> {
-        match digest.split_once(':').map(|(a, _)| a) {
-            Some("sha256") => Ok(Hasher::Sha256(Sha256::new())),
-            Some("sha384") => Ok(Hasher::Sha384(Sha384::new())),
-            Some("sha512") => Ok(Hasher::Sha512(Sha512::new())),
-            _ => Err(Error::new(
-                ErrorKind::InvalidInput,
-                "unsupported digest algorithm",
-            )),
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha384(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
-        }
-    }
-
-    /// `algorithm:hex`.
-    fn finish(&mut self) -> String {
-        match self {
-            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize_reset())),
-            Hasher::Sha384(h) => format!("sha384:{}", hex::encode(h.finalize_reset())),
-            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize_reset())),
-        }
-    }
 }
 
 /// Why a streamed body was cut off; read after the PUT fails, because the HTTP client reports
@@ -215,11 +176,7 @@ where
                     }
                     let actual = this.hasher.finish();
                     if actual != this.expected {
-                        let problem = format!(
-                            "blob digest {actual} does not match the expected digest {}",
-                            this.expected
-                        );
-                        return this.reject(problem);
+                        return this.reject(content::mismatch("blob", &actual, &this.expected));
                     }
                     this.finished = true;
                     return Poll::Ready(this.held.take().map(Ok));
@@ -295,7 +252,7 @@ impl RegistryClient {
             .map_err(|e| e.context(&context))?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => match super::content::declared_length(&resp) {
+            s if s.is_success() => match content::declared_length(&resp) {
                 Some(size) => Ok(Some(size)),
                 None => Err(Error::new(
                     ErrorKind::Registry,
@@ -643,7 +600,7 @@ impl RegistryClient {
         if !resp.status().is_success() {
             return Err(errors::failure_from_response(resp).await.context(reading()));
         }
-        if let Some(declared) = super::content::declared_length(&resp) {
+        if let Some(declared) = content::declared_length(&resp) {
             if declared != size {
                 // Known before a byte is sent: no need to start the PUT at all.
                 return Err(Failure::fatal(
@@ -993,7 +950,7 @@ mod tests {
         assert!(!failed);
         assert_eq!(out, b"hello world");
         assert!(abort.lock().expect("lock").is_none());
-        let sha512 = super::super::content::digest_with("sha512", b"xy").expect("known");
+        let sha512 = content::digest_with("sha512", b"xy").expect("known");
         let (v, _) = verified(vec![b"x", b"y"], &sha512, 2);
         assert_eq!(collect(v).await, (b"xy".to_vec(), false));
     }

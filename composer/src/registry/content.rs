@@ -54,30 +54,77 @@ pub(crate) async fn read_capped(resp: &mut Response, limit: u64) -> Result<Bytes
     Ok(buf.freeze())
 }
 
-/// `algorithm:hex` of `bytes` for the algorithms go-digest knows, or None for others.
+/// The running hash of one of the algorithms go-digest knows.
+pub(crate) enum Hasher {
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// The hasher for `algorithm` (`sha256`, ...), or None for one go-digest does not know.
+    fn for_algorithm(algorithm: &str) -> Option<Self> {
+        match algorithm {
+            "sha256" => Some(Hasher::Sha256(Sha256::new())),
+            "sha384" => Some(Hasher::Sha384(Sha384::new())),
+            "sha512" => Some(Hasher::Sha512(Sha512::new())),
+            _ => None,
+        }
+    }
+
+    /// The hasher for a validated digest's algorithm.
+    pub(crate) fn for_digest(digest: &str) -> Result<Self> {
+        digest
+            .split_once(':')
+            .and_then(|(algorithm, _)| Hasher::for_algorithm(algorithm))
+            .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "unsupported digest algorithm"))
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha384(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    /// `algorithm:hex`.
+    pub(crate) fn finish(&mut self) -> String {
+        match self {
+            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize_reset())),
+            Hasher::Sha384(h) => format!("sha384:{}", hex::encode(h.finalize_reset())),
+            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize_reset())),
+        }
+    }
+}
+
+/// `algorithm:hex` of `bytes` for the algorithms go-digest knows, or None for others: for
+/// tests, which make digests of every algorithm.
+#[cfg(test)]
 pub(crate) fn digest_with(algorithm: &str, bytes: &[u8]) -> Option<String> {
-    let hex = match algorithm {
-        "sha256" => hex::encode(Sha256::digest(bytes)),
-        "sha384" => hex::encode(Sha384::digest(bytes)),
-        "sha512" => hex::encode(Sha512::digest(bytes)),
-        _ => return None,
-    };
-    Some(format!("{algorithm}:{hex}"))
+    let mut hasher = Hasher::for_algorithm(algorithm)?;
+    hasher.update(bytes);
+    Some(hasher.finish())
+}
+
+/// The text of content `what` (`manifest`, `blob`) that hashed to `actual`, not `expected`.
+pub(crate) fn mismatch(what: &str, actual: &str, expected: &str) -> String {
+    format!("{what} digest {actual} does not match the expected digest {expected}")
 }
 
 /// Checks that `bytes` hash to `expected` (a validated digest). `what` names the content in the
 /// error: `manifest`, `blob`.
 pub(crate) fn verify(expected: &str, bytes: &[u8], what: &str) -> Result<()> {
     validate_digest(expected)?;
-    let algorithm = expected.split_once(':').map_or("", |(a, _)| a);
-    let actual = digest_with(algorithm, bytes)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "unsupported digest algorithm"))?;
+    let mut hasher = Hasher::for_digest(expected)?;
+    hasher.update(bytes);
+    let actual = hasher.finish();
     if actual == expected {
         Ok(())
     } else {
         Err(Error::new(
             ErrorKind::BadContent,
-            format!("{what} digest {actual} does not match the expected digest {expected}"),
+            mismatch(what, &actual, expected),
         ))
     }
 }
