@@ -126,13 +126,14 @@ async fn read_children(
         if level.is_empty() {
             break;
         }
-        let fetched: Vec<SourceManifest> = bounded(
+        let fetched: Vec<(SourceManifest, Vec<String>)> = bounded(
             concurrency,
             level.iter().map(|r| read_manifest(cache, r, source)),
         )
         .await?;
         let mut next = Vec::new();
-        for m in &fetched {
+        let mut level_out = Vec::with_capacity(fetched.len());
+        for (m, children) in fetched {
             if m.is_list {
                 if depth == MAX_NESTING {
                     return Err(Error::new(
@@ -140,35 +141,35 @@ async fn read_children(
                         format!("{} nests lists more than {MAX_NESTING} deep", m.source),
                     ));
                 }
-                let doc = crate::oci::ManifestDoc::parse(&m.bytes)?;
-                for d in doc.manifests.unwrap_or_default() {
-                    validate_digest(&d.digest)?;
-                    next.push(m.source.with_digest(&d.digest));
-                }
+                next.extend(children.iter().map(|d| m.source.with_digest(d)));
             }
+            level_out.push(m);
         }
-        // Nested lists go after the manifests they reference: deeper levels come first.
-        let mut level_out = fetched;
+        // Nested lists go after the manifests they reference: deeper levels come first. (The
+        // planner keeps images and lists apart, so only the order among lists matters.)
         level_out.append(&mut out);
         out = level_out;
         level = next;
     }
-    // `out` now lists deeper levels first within each round; restore a stable order in which
-    // every manifest precedes the lists that reference it.
-    out.sort_by_key(|m| m.is_list);
     Ok(out)
 }
 
-/// Reads one manifest and the blobs it needs.
+/// Reads one manifest and the blobs it needs, or for a list the digests of its entries.
 async fn read_manifest(
     cache: &ManifestCache,
     reference: &ImageRef,
     source: Access<'_>,
-) -> Result<SourceManifest> {
+) -> Result<(SourceManifest, Vec<String>)> {
     let raw: RawManifest = cache.get_manifest(reference, &source).await?;
     let doc = raw.doc()?;
     let mut blobs = Vec::new();
-    if !raw.is_list() {
+    let mut children = Vec::new();
+    if raw.is_list() {
+        for d in doc.manifests.iter().flatten() {
+            validate_digest(&d.digest)?;
+            children.push(d.digest.clone());
+        }
+    } else {
         if let Some(config) = &doc.config {
             blobs.push(blob_of(config, true, reference)?);
         }
@@ -180,14 +181,15 @@ async fn read_manifest(
             blobs.push(blob_of(layer, false, reference)?);
         }
     }
-    Ok(SourceManifest {
+    let manifest = SourceManifest {
         source: reference.clone(),
         digest: raw.digest.clone(),
         is_list: raw.is_list(),
         media_type: raw.media_type,
         bytes: raw.bytes,
         blobs,
-    })
+    };
+    Ok((manifest, children))
 }
 
 fn blob_of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob> {
