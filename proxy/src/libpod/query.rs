@@ -37,13 +37,6 @@ pub struct SchemaError {
     key: String,
 }
 
-impl SchemaError {
-    /// The parameter name as the client sent it.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-}
-
 impl fmt::Display for SchemaError {
     /// `schema: error converting value for "<key>"`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -52,18 +45,6 @@ impl fmt::Display for SchemaError {
 }
 
 impl std::error::Error for SchemaError {}
-
-/// gorilla/schema's `MultiError` text for the conversion errors of one decode: the first error,
-/// then `(and 1 other error)` / `(and N other errors)`. podman puts it after
-/// `failed to parse parameters for <URL>: ` ([`bad_parameters_message`]).
-pub fn schema_errors_text(errors: &[SchemaError]) -> String {
-    match errors {
-        [] => "(0 errors)".to_string(),
-        [one] => one.to_string(),
-        [first, _] => format!("{first} (and 1 other error)"),
-        [first, rest @ ..] => format!("{first} (and {} other errors)", rest.len()),
-    }
-}
 
 /// The 400 message of a query that does not decode (§3.1 step 1 and every handler that decodes
 /// its query): `failed to parse parameters for <URL>: <schema error>`. The error body's cause is
@@ -95,15 +76,6 @@ pub fn parse_go_bool(value: &str) -> Result<bool, String> {
     }
 }
 
-/// Go's `strconv.ParseInt(value, 10, 64)`, as gorilla/schema converts an `int`.
-fn parse_go_int(value: &str) -> Option<i64> {
-    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    value.parse().ok()
-}
-
 impl Query {
     /// Parses a raw query string (without the `?`) like `url.ParseQuery`, keeping the pairs Go
     /// keeps.
@@ -119,11 +91,6 @@ impl Query {
             }
         }
         Query { pairs }
-    }
-
-    /// All pairs, in order.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
     }
 
     fn matching<'a, 'k>(
@@ -173,19 +140,6 @@ impl Query {
         parse_go_bool(value)
             .map(Some)
             .map_err(|_| SchemaError { key: sent.clone() })
-    }
-
-    /// An `int` (or `*int`) parameter: `Ok(None)` when absent or empty.
-    pub fn int(&self, key: &str) -> Result<Option<i64>, SchemaError> {
-        let Some((sent, value)) = self.matching(key).last() else {
-            return Ok(None);
-        };
-        if value.is_empty() {
-            return Ok(None);
-        }
-        parse_go_int(value)
-            .map(Some)
-            .ok_or_else(|| SchemaError { key: sent.clone() })
     }
 
     /// A `map[string]string` parameter (create's `annotations`): podman's converter runs
@@ -312,7 +266,7 @@ mod tests {
             let input = String::from_utf8(case.input()).unwrap();
             let q = Query::parse(&input);
             let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (k, v) in q.pairs() {
+            for (k, v) in &q.pairs {
                 grouped.entry(k.clone()).or_default().push(v.clone());
             }
             let want: BTreeMap<String, Vec<String>> =
@@ -333,18 +287,6 @@ mod tests {
                 (Err(e), Some(want)) => assert_eq!(e, want, "{input:?}"),
                 (got, want) => panic!("{input:?}: got {got:?}, Go says {want:?}"),
             }
-        }
-    }
-
-    #[test]
-    fn ints_match_go() {
-        for case in testdata::misc("ParseInt") {
-            let input = String::from_utf8(case.input()).unwrap();
-            assert_eq!(
-                parse_go_int(&input).map(|n| n.to_string()),
-                case.get("out").as_str().map(str::to_string),
-                "{input:?}"
-            );
         }
     }
 
@@ -375,20 +317,11 @@ mod tests {
     }
 
     #[test]
-    fn multi_error_text() {
+    fn bad_parameters_text() {
         let e = |k: &str| SchemaError { key: k.to_string() };
-        assert_eq!(schema_errors_text(&[]), "(0 errors)");
         assert_eq!(
-            schema_errors_text(&[e("all")]),
+            e("all").to_string(),
             r#"schema: error converting value for "all""#
-        );
-        assert_eq!(
-            schema_errors_text(&[e("all"), e("quiet")]),
-            r#"schema: error converting value for "all" (and 1 other error)"#
-        );
-        assert_eq!(
-            schema_errors_text(&[e("a"), e("b"), e("c")]),
-            r#"schema: error converting value for "a" (and 2 other errors)"#
         );
         assert_eq!(
             bad_parameters_message(
@@ -435,19 +368,6 @@ mod tests {
         assert_eq!(m.get("k").map(String::as_str), Some(""));
         assert_eq!(m.get("j").map(String::as_str), Some("v"));
         assert!(q.json_map("absent").is_empty());
-    }
-
-    #[test]
-    fn ints() {
-        let q = Query::parse("compressionLevel=5&bad=5x&neg=-3&empty=");
-        assert_eq!(q.int("compressionlevel"), Ok(Some(5)));
-        assert_eq!(q.int("neg"), Ok(Some(-3)));
-        assert_eq!(q.int("empty"), Ok(None));
-        assert_eq!(q.int("absent"), Ok(None));
-        assert_eq!(
-            q.int("bad").unwrap_err().to_string(),
-            r#"schema: error converting value for "bad""#
-        );
     }
 
     #[test]

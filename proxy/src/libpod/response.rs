@@ -128,17 +128,15 @@ pub fn error_body(status: u16, message: &str, cause: &str) -> Vec<u8> {
     })
 }
 
-/// `entities.IDResponse`: `{"Id":"…"}` (create, v3 add, v3 remove digest, v3 push).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IdResponse {
-    /// The list ID, or the pushed digest.
-    #[serde(rename = "Id")]
-    pub id: String,
-}
-
-/// `{"Id":"<id>"}\n`.
+/// `{"Id":"<id>"}\n`: podman's `entities.IDResponse` (create, v3 add, v3 remove digest, v3
+/// push), `id` being the list ID or the pushed digest.
 pub fn id_body(id: &str) -> Vec<u8> {
-    write_json(&IdResponse { id: id.to_string() })
+    #[derive(Serialize)]
+    struct IdResponse<'a> {
+        #[serde(rename = "Id")]
+        id: &'a str,
+    }
+    write_json(&IdResponse { id })
 }
 
 /// `entities.ManifestModifyReport` (§3.4): `Id` always, `images`, `files`, `errors` only when
@@ -187,17 +185,6 @@ impl ManifestModifyReport {
             (false, true) => 400,
         }
     }
-}
-
-/// The body of a [`ManifestModifyReport`].
-pub fn modify_report(id: &str, images: &[String], files: &[String], errors: &[String]) -> Vec<u8> {
-    write_json(&ManifestModifyReport {
-        id: id.to_string(),
-        images: images.to_vec(),
-        files: files.to_vec(),
-        errors: errors.to_vec(),
-        ..Default::default()
-    })
 }
 
 /// `entities.ManifestPushReport` (§3.5): `Id` always (`""` on progress lines), `stream` and
@@ -559,12 +546,11 @@ mod tests {
         let id = "1e54f0428059caff629c5a70d2f8b3a97454fb7a2e137b2b3621688e7f6401b3";
         assert_eq!(s(&id_body(id)), format!("{{\"Id\":\"{id}\"}}\n"));
         assert_eq!(
-            s(&modify_report(
-                id,
-                &["containers-storage:localhost/img:amd64".into()],
-                &[],
-                &[]
-            )),
+            s(&write_json(&ManifestModifyReport {
+                id: id.into(),
+                images: vec!["containers-storage:localhost/img:amd64".into()],
+                ..Default::default()
+            })),
             format!(
                 "{{\"Id\":\"{id}\",\"images\":[\"containers-storage:localhost/img:amd64\"]}}\n"
             )
@@ -588,7 +574,11 @@ mod tests {
         assert_eq!(r.status(), 409);
         assert_eq!(ManifestModifyReport::default().status(), 200);
         assert_eq!(
-            s(&modify_report("3dad", &[], &["/a/art1.txt".into()], &[])),
+            s(&write_json(&ManifestModifyReport {
+                id: "3dad".into(),
+                files: vec!["/a/art1.txt".into()],
+                ..Default::default()
+            })),
             "{\"Id\":\"3dad\",\"files\":[\"/a/art1.txt\"]}\n"
         );
         // §3.6, §3.8

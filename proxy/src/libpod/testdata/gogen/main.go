@@ -422,17 +422,6 @@ func genMisc() {
 		}
 		emit(f, c)
 	}
-	for _, s := range []string{"", "0", "5", "-5", "+5", "007", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "1_000", "0x10", " 1", "1.5", "abc", "99999999999999999999999"} {
-		c := kv{Fn: "ParseInt", In: hex.EncodeToString([]byte(s))}
-		if v, err := strconv.ParseInt(s, 10, 0); err != nil {
-			e := err.Error()
-			c.Err = &e
-		} else {
-			o := strconv.FormatInt(v, 10)
-			c.Out = &o
-		}
-		emit(f, c)
-	}
 	encIn := []string{"", "plain", "<a href=\"x\">&amp;</a>", "tab\there\nnl\rcr", "\x00\x01\x08\x0c\x1f\x7f", "\u2028\u2029", "é😀", "\xff\xfe", "a\xc3", "\\\"/", "\u0085\u00a0"}
 	for _, s := range encIn {
 		var b bytes.Buffer
