@@ -31,6 +31,14 @@ use crate::reference::{create_list_name, ImageRef};
 use crate::registry::{Access, RegistryClient, Route};
 use crate::store::FileStore;
 
+/// A push [`Composer::authorize_push`] allowed: the list as it was when checked, and where and
+/// how it goes.
+#[derive(Debug)]
+pub struct AuthorizedPush {
+    list: ManifestList,
+    options: PushOptions,
+}
+
 /// How a request may reach registries: the client's credentials, its TLS choice, and what its
 /// identity may do.
 #[derive(Debug, Clone, Default)]
@@ -398,25 +406,24 @@ impl Composer {
         report
     }
 
-    /// Pushes the list `name` to `opts.destination` and returns the digest of the index there.
-    /// The client's credentials serve both the sources and the destination; its TLS choice
-    /// applies to the destination (sources follow the configuration).
+    /// Pushes what [`Composer::authorize_push`] allowed and returns the digest of the index at
+    /// the destination. The client's credentials (`access`, the same the push was authorized
+    /// for) serve both the sources and the destination; its TLS choice applies to the
+    /// destination (sources follow the configuration).
     pub async fn push(
         &self,
-        name: &str,
-        opts: &PushOptions,
+        authorized: &AuthorizedPush,
         access: &RegistryAccess,
         progress: &Progress,
     ) -> Result<String> {
-        let list = self.authorize_push(name, opts, access).await?;
         let source = Access {
             credentials: &access.credentials,
             tls_verify: None,
         };
         push_list(
             &self.registry,
-            &list,
-            opts,
+            &authorized.list,
+            &authorized.options,
             source,
             access.as_access(),
             self.config.push.concurrency,
@@ -425,15 +432,16 @@ impl Composer {
         .await
     }
 
-    /// The list a push of `name` would write, once the caller may see it, may push to the
-    /// destination and, for `opts.all`, may read every source the children are copied from.
-    /// Callers that answer with a stream ask this first, so a refusal is a plain error reply.
+    /// The push of list `name` as `opts` says, once the caller may see the list, may push to
+    /// the destination and, for `opts.all`, may read every source the children are copied
+    /// from; the only way to [`Composer::push`]. Callers that answer with a stream ask this
+    /// first, so a refusal is a plain error reply.
     pub async fn authorize_push(
         &self,
         name: &str,
         opts: &PushOptions,
         access: &RegistryAccess,
-    ) -> Result<ManifestList> {
+    ) -> Result<AuthorizedPush> {
         let id = self
             .resolve_for(name, &access.grant)
             .map_err(|e| e.context(format!("retrieving local image from image name {name}")))?;
@@ -450,7 +458,10 @@ impl Composer {
                 }
             }
         }
-        Ok(list)
+        Ok(AuthorizedPush {
+            list,
+            options: opts.clone(),
+        })
     }
 
     /// Checks that `grant` may read every image reference and the subject before any of them

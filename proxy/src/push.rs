@@ -58,27 +58,24 @@ impl App {
         };
         // A refusal is a 403 before anything is written, streamed push or not; other failures
         // keep podman's shapes below (a 400, or the error line of the stream).
-        if let Err(e) = self
+        let authorized = self
             .composer()
             .authorize_push(name, &params.options, &params.access)
-            .await
-        {
+            .await;
+        if let Err(e) = &authorized {
             if e.kind() == ErrorKind::Denied {
                 return Answer::Full(Reply::error(403, e.message(), e.cause()));
             }
         }
         if params.quiet {
             let (progress, _) = mpsc::unbounded_channel();
-            let result = self
-                .composer()
-                .push(name, &params.options, &params.access, &progress)
-                .await;
+            let result = match &authorized {
+                Ok(push) => self.composer().push(push, &params.access, &progress).await,
+                Err(e) => Err(e.clone()),
+            };
             return Answer::Full(match result {
                 Ok(digest) => {
                     Reply::json(200, response::write_json(&ManifestPushReport::done(digest)))
-                }
-                Err(e) if e.kind() == ErrorKind::Denied => {
-                    Reply::error(403, e.message(), e.cause())
                 }
                 Err(e) => Reply::error(
                     400,
@@ -93,13 +90,11 @@ impl App {
         }
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let composer = self.composer().clone();
-        let name = name.to_string();
         tokio::spawn(async move {
             let (progress, mut lines) = mpsc::unbounded_channel::<String>();
             let push = tokio::spawn(async move {
-                composer
-                    .push(&name, &params.options, &params.access, &progress)
-                    .await
+                let push = authorized?;
+                composer.push(&push, &params.access, &progress).await
             });
             // The client may go away; the push still runs to its end, and the destination stays
             // consistent because the index is written last.
