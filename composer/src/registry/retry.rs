@@ -193,6 +193,33 @@ impl Policy {
     }
 }
 
+/// The retries one operation has used under a [`Policy`].
+pub(crate) struct Retries<'a> {
+    policy: &'a Policy,
+    used: u32,
+}
+
+impl<'a> Retries<'a> {
+    pub(crate) fn new(policy: &'a Policy) -> Self {
+        Retries { policy, used: 0 }
+    }
+
+    /// Counts one more retry and returns the wait before it (`after`: the registry's
+    /// `Retry-After`), or `None` when the retries are used up.
+    pub(crate) fn next(&mut self, after: Option<Duration>) -> Option<Duration> {
+        if self.used >= self.policy.retries {
+            return None;
+        }
+        self.used += 1;
+        Some(self.policy.delay(self.used, after))
+    }
+
+    /// How many retries have been counted.
+    pub(crate) fn used(&self) -> u32 {
+        self.used
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or the retries are used up; returns the
 /// last error. `what` names the operation in logs.
 pub(crate) async fn run<T, F, Fut>(policy: &Policy, what: &str, mut attempt: F) -> Result<T, Error>
@@ -200,7 +227,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let mut retries = 0u32;
+    let mut retries = Retries::new(policy);
     let mut reauthenticated = false;
     loop {
         let failure = match attempt().await {
@@ -218,14 +245,12 @@ where
             Retry::Reauth => None,
             Retry::Backoff(after) => after,
         };
-        if retries >= policy.retries {
+        let Some(delay) = retries.next(after) else {
             return Err(failure.error);
-        }
-        retries += 1;
-        let delay = policy.delay(retries, after);
+        };
         tracing::warn!(
             what,
-            retry = retries,
+            retry = retries.used(),
             of = policy.retries,
             delay_ms = delay.as_millis() as u64,
             error = %failure.error,

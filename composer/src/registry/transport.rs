@@ -394,7 +394,7 @@ impl Transport {
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
-        let mut retries = 0u32;
+        let mut retries = retry::Retries::new(&self.policy);
         loop {
             let outcome = self
                 .attempt(target, method.clone(), Dest::Path(path), &build)
@@ -409,18 +409,16 @@ impl Transport {
                 }) => *after,
                 _ => return outcome.map_err(|f| f.error),
             };
-            if retries >= self.policy.retries {
+            let Some(delay) = retries.next(after) else {
                 return outcome.map_err(|f| f.error);
-            }
-            retries += 1;
-            let delay = self.policy.delay(retries, after);
+            };
             match &outcome {
                 Ok(resp) => tracing::warn!(
                     registry = target.registry,
                     %method,
                     path,
                     status = resp.status().as_u16(),
-                    retry = retries,
+                    retry = retries.used(),
                     delay_ms = delay.as_millis() as u64,
                     "registry request failed; retrying"
                 ),
@@ -429,7 +427,7 @@ impl Transport {
                     %method,
                     path,
                     error = %f.error,
-                    retry = retries,
+                    retry = retries.used(),
                     delay_ms = delay.as_millis() as u64,
                     "registry request failed; retrying"
                 ),
