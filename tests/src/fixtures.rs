@@ -561,16 +561,6 @@ pub fn push_image(reg: &Registry, repo: &str, tag: &str, spec: &ImageSpec) -> Pu
     )
 }
 
-/// Builds and pushes `spec` to `reg` by digest only (no tag).
-pub fn push_image_untagged(reg: &Registry, repo: &str, spec: &ImageSpec) -> PushedImage {
-    push_built(
-        &RegClient::for_registry(reg),
-        repo,
-        None,
-        &build_image(spec),
-    )
-}
-
 /// Serialises an index (`format`'s media type) over `children` descriptors, with optional
 /// index annotations (OCI only).
 pub fn index_bytes(

@@ -100,14 +100,6 @@ impl Stream {
         };
         Ok(s)
     }
-
-    /// Shuts down the write half (signals end of request to the server).
-    pub fn shutdown_write(&self) -> std::io::Result<()> {
-        match self {
-            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
-            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
-        }
-    }
 }
 
 /// A complete response.
@@ -127,15 +119,6 @@ impl Response {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
-    }
-
-    /// Every value of headers named `name`.
-    pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
     }
 
     /// The body as (lossy) UTF-8.
@@ -335,19 +318,6 @@ impl StreamingResponse {
             .read_to_end(&mut v)
             .expect("read streamed body to the end");
         v
-    }
-
-    /// The rest of the body as a complete [`Response`].
-    pub fn into_response(self) -> Response {
-        let status = self.status;
-        let reason = self.reason.clone();
-        let headers = self.headers.clone();
-        Response {
-            status,
-            reason,
-            headers,
-            body: self.read_to_end(),
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use crate::http::Client;
-use crate::process::{free_port, read_log, wait_until, ChildGuard, Output};
+use crate::process::{free_port, read_log, ChildGuard, Output, Startup};
 
 /// A `[[registry]]` configuration entry marking `host` (`HOST:PORT`) insecure (plain HTTP), as
 /// operators configure it.
@@ -186,27 +186,22 @@ impl Manifold {
                 .expect("open manifold log");
             writeln!(f, "=== harness: {}", argv.join(" ")).expect("write manifold log");
         }
-        let mut child = ChildGuard::spawn("manifold", &mut cmd, &self.log_path);
         let client = Client::unix(&self.socket).with_timeout(Duration::from_secs(2));
-        let mut exited = None;
-        let ready = wait_until(self.opts.start_timeout, Duration::from_millis(20), || {
-            if let Some(st) = child.try_wait() {
-                exited = Some(st);
-                return Some(false);
-            }
-            match client.try_request("GET", "/_ping", &[], b"") {
-                Ok(r) if r.status == 200 => Some(true),
-                _ => None,
-            }
-        });
-        match ready {
-            Some(true) => self.child = Some(child),
-            Some(false) => panic!(
-                "manifold exited during startup ({}); log:\n{}",
-                exited.map_or("unknown status".into(), |s| s.to_string()),
+        let started = ChildGuard::spawn_ready(
+            "manifold",
+            &mut cmd,
+            &self.log_path,
+            self.opts.start_timeout,
+            Duration::from_millis(20),
+            || matches!(client.try_request("GET", "/_ping", &[], b""), Ok(r) if r.status == 200),
+        );
+        match started {
+            Ok(child) => self.child = Some(child),
+            Err(Startup::Exited(status)) => panic!(
+                "manifold exited during startup ({status}); log:\n{}",
                 self.log()
             ),
-            None => panic!(
+            Err(Startup::TimedOut) => panic!(
                 "manifold did not answer GET /_ping on {} within {:?}; log:\n{}",
                 self.socket.display(),
                 self.opts.start_timeout,
@@ -307,26 +302,10 @@ impl Manifold {
         }
     }
 
-    /// Waits up to `timeout` for the process to exit on its own; `None` if still running.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let c = self.child.as_mut()?;
-        let st = c.wait_timeout(timeout);
-        if st.is_some() {
-            self.child = None;
-        }
-        st
-    }
-
     /// Starts the process again with the same config, data dir, socket and TCP port (killing
     /// it first if it is still running). A stale socket file is left for manifold to handle.
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn_and_wait();
-    }
-
-    /// Replaces the configuration file's content (takes effect on restart or reload).
-    pub fn set_config(&mut self, config: &str) {
-        std::fs::write(&self.config_path, config).expect("write manifold config");
-        self.opts.config = config.into();
     }
 }

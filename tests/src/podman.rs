@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::http::Client;
-use crate::process::{read_log, wait_until, ChildGuard, IsolatedEnv, Output};
+use crate::process::{read_log, ChildGuard, IsolatedEnv, Output, Startup};
 use crate::registry::Registry;
 
 /// The podman binary, overridable with `MANIFOLD_PODMAN`.
@@ -31,7 +31,7 @@ pub fn podman_remote(url: &str, args: &[&str]) -> Output {
 }
 
 /// A podman remote client with a persistent isolated environment (so tests can write an
-/// `auth.json` or set variables that several commands share).
+/// `auth.json` that several commands share).
 #[derive(Debug)]
 pub struct Podman {
     url: String,
@@ -57,11 +57,6 @@ impl Podman {
         &self.env
     }
 
-    /// Mutable access to the environment (to set variables).
-    pub fn env_mut(&mut self) -> &mut IsolatedEnv {
-        &mut self.env
-    }
-
     /// Stores credentials for `host` in this client's `auth.json` (podman then sends them to
     /// the service as `X-Registry-Auth` on push).
     pub fn login(&self, host: &str, user: &str, pass: &str) {
@@ -81,11 +76,6 @@ impl Podman {
     pub fn run(&self, args: &[&str]) -> Output {
         Output::of(&mut self.command(args))
     }
-
-    /// Runs `podman --remote --url URL args…`, killing it (and panicking) after `timeout`.
-    pub fn run_timeout(&self, args: &[&str], timeout: Duration) -> Output {
-        Output::of_timeout(&mut self.command(args), timeout)
-    }
 }
 
 /// How to start a [`PodmanService`].
@@ -104,7 +94,7 @@ pub struct PodmanServiceOptions {
 pub struct PodmanService {
     child: Option<ChildGuard>,
     socket: PathBuf,
-    tcp_port: Option<u16>,
+    url: String,
     log_path: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -138,10 +128,13 @@ impl PodmanService {
             std::fs::create_dir_all(d.join(sub)).expect("create podman service subdir");
         }
         let socket = d.join("podman.sock");
-        let tcp_port = opts.tcp.then(crate::process::free_port);
-        let listen = match tcp_port {
-            Some(p) => format!("tcp:127.0.0.1:{p}"),
-            None => format!("unix://{}", socket.display()),
+        // The service is told `tcp:HOST:PORT`; clients are given `tcp://HOST:PORT`.
+        let (listen, url) = match opts.tcp.then(crate::process::free_port) {
+            Some(p) => (format!("tcp:127.0.0.1:{p}"), format!("tcp://127.0.0.1:{p}")),
+            None => {
+                let url = format!("unix://{}", socket.display());
+                (url.clone(), url)
+            }
         };
         let mut cmd = Command::new(podman_bin());
         cmd.arg("--root")
@@ -178,32 +171,29 @@ impl PodmanService {
             cmd.env(k, v);
         }
         let log_path = d.join("podman.log");
-        let mut child = ChildGuard::spawn("podman system service", &mut cmd, &log_path);
-        let url = match tcp_port {
-            Some(p) => format!("tcp://127.0.0.1:{p}"),
-            None => format!("unix://{}", socket.display()),
-        };
         let client = Client::new(&url).with_timeout(Duration::from_secs(2));
-        let ready = wait_until(Duration::from_secs(30), Duration::from_millis(25), || {
-            if !child.is_running() {
-                return Some(false);
-            }
-            match client.try_request("GET", "/_ping", &[], b"") {
-                Ok(r) if r.status == 200 => Some(true),
-                _ => None,
-            }
-        });
-        if ready != Some(true) {
+        let child = ChildGuard::spawn_ready(
+            "podman system service",
+            &mut cmd,
+            &log_path,
+            Duration::from_secs(30),
+            Duration::from_millis(25),
+            || matches!(client.try_request("GET", "/_ping", &[], b""), Ok(r) if r.status == 200),
+        )
+        .unwrap_or_else(|e| {
             panic!(
                 "podman service did not become ready ({}); log:\n{}",
-                if ready.is_none() { "timeout" } else { "exited" },
+                match e {
+                    Startup::TimedOut => "timeout",
+                    Startup::Exited(_) => "exited",
+                },
                 read_log(&log_path)
-            );
-        }
+            )
+        });
         PodmanService {
             child: Some(child),
             socket,
-            tcp_port,
+            url,
             log_path,
             dir,
         }
@@ -216,10 +206,7 @@ impl PodmanService {
 
     /// `unix:///…/podman.sock`, or `tcp://127.0.0.1:PORT` when started with `tcp: true`.
     pub fn url(&self) -> String {
-        match self.tcp_port {
-            Some(p) => format!("tcp://127.0.0.1:{p}"),
-            None => format!("unix://{}", self.socket.display()),
-        }
+        self.url.clone()
     }
 
     /// The service's temporary directory (storage, config, log).

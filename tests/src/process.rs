@@ -3,7 +3,7 @@
 //! and isolated client environments (temporary HOME and XDG directories, empty containers config).
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -70,6 +70,15 @@ pub fn read_log(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Why [`ChildGuard::spawn_ready`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Startup {
+    /// The process exited before it was ready.
+    Exited(ExitStatus),
+    /// The process was not ready within the timeout.
+    TimedOut,
+}
+
 /// A spawned child process that is killed (SIGKILL) and reaped when dropped.
 #[derive(Debug)]
 pub struct ChildGuard {
@@ -90,6 +99,33 @@ impl ChildGuard {
         ChildGuard {
             child: Some(child),
             name: name.to_string(),
+        }
+    }
+
+    /// Spawns `cmd` like [`ChildGuard::spawn`] and polls every `interval`, for at most `timeout`,
+    /// until `probe` returns `true` (ready) or the process exits.
+    ///
+    /// On [`Startup::Exited`] or [`Startup::TimedOut`] the process is killed (by the dropped
+    /// guard); callers decide whether to retry or panic (typically printing the log).
+    pub fn spawn_ready(
+        name: &str,
+        cmd: &mut Command,
+        log: &Path,
+        timeout: Duration,
+        interval: Duration,
+        mut probe: impl FnMut() -> bool,
+    ) -> Result<ChildGuard, Startup> {
+        let mut child = ChildGuard::spawn(name, cmd, log);
+        let ready = wait_until(timeout, interval, || {
+            if let Some(status) = child.try_wait() {
+                return Some(Err(Startup::Exited(status)));
+            }
+            probe().then_some(Ok(()))
+        });
+        match ready {
+            Some(Ok(())) => Ok(child),
+            Some(Err(e)) => Err(e),
+            None => Err(Startup::TimedOut),
         }
     }
 
@@ -407,14 +443,4 @@ impl IsolatedEnv {
         self.apply(&mut cmd);
         Output::of(&mut cmd)
     }
-}
-
-/// Creates a file with the given content and returns its path (a convenience for config files).
-pub fn write_file(path: &Path, content: &[u8]) -> PathBuf {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("create parent dir");
-    }
-    let mut f = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    std::io::Write::write_all(&mut f, content).expect("write file");
-    path.to_path_buf()
 }

@@ -204,11 +204,6 @@ impl RegClient {
         &self.host
     }
 
-    /// Forgets cached tokens and the Basic-auth decision.
-    pub fn clear_auth(&self) {
-        *self.auth.lock().expect("auth lock") = AuthState::default();
-    }
-
     fn cached_auth(&self, key: &str) -> Option<String> {
         let st = self.auth.lock().expect("auth lock");
         if st.basic {
@@ -411,37 +406,6 @@ impl RegClient {
             "registry digest differs from the bytes' digest"
         );
         digest
-    }
-
-    /// PUTs a manifest and returns `(status, body)` without asserting anything.
-    pub fn try_put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> (u16, String) {
-        let resp = self.request(
-            Method::PUT,
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[push_scope(repo)],
-            &[("Content-Type", media_type)],
-            Some(Bytes::copy_from_slice(bytes)),
-        );
-        let status = resp.status().as_u16();
-        (status, resp.text().unwrap_or_default())
-    }
-
-    /// DELETEs a manifest by digest; returns the status (202 when deleted).
-    pub fn delete_manifest(&self, repo: &str, digest: &str) -> u16 {
-        let resp = self.request(
-            Method::DELETE,
-            &format!("/v2/{repo}/manifests/{digest}"),
-            &[format!("repository:{repo}:delete,pull,push")],
-            &[],
-            None,
-        );
-        resp.status().as_u16()
     }
 
     /// HEADs a blob: `Some(size)` when present, `None` on 404.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{free_port, read_log, wait_until, ChildGuard};
+use crate::process::{free_port, read_log, ChildGuard, Startup};
 use crate::token_server::{TokenServer, TokenServerOptions};
 
 /// The registry binary, overridable with `MANIFOLD_REGISTRY_BIN`.
@@ -314,7 +314,6 @@ impl Registry {
                 cmd.env_remove(&k);
             }
         }
-        let mut child = ChildGuard::spawn("docker-registry", &mut cmd, &self.log_path);
         let url = format!("{}/v2/", self.url());
         let client = reqwest::blocking::Client::builder()
             .no_proxy()
@@ -322,25 +321,30 @@ impl Registry {
             .build()
             .expect("build reqwest client");
         let listening = format!("listening on 127.0.0.1:{}", self.port);
-        let ready = wait_until(Duration::from_secs(20), Duration::from_millis(25), || {
-            if !child.is_running() {
-                return Some(false);
-            }
-            if !read_log(&self.log_path).contains(&listening) {
-                return None;
-            }
-            match client.get(&url).send() {
-                Ok(r) if r.status().as_u16() == 200 || r.status().as_u16() == 401 => Some(true),
-                _ => None,
-            }
-        });
-        match ready {
-            Some(true) if child.is_running() => {
+        let started = ChildGuard::spawn_ready(
+            "docker-registry",
+            &mut cmd,
+            &self.log_path,
+            Duration::from_secs(20),
+            Duration::from_millis(25),
+            || {
+                read_log(&self.log_path).contains(&listening)
+                    && matches!(
+                        client.get(&url).send(),
+                        Ok(r) if r.status().as_u16() == 200 || r.status().as_u16() == 401
+                    )
+            },
+        );
+        match started {
+            Ok(mut child) => {
+                if !child.is_running() {
+                    return Err(read_log(&self.log_path));
+                }
                 self.child = Some(child);
                 Ok(())
             }
-            Some(_) => Err(read_log(&self.log_path)),
-            None => panic!(
+            Err(Startup::Exited(_)) => Err(read_log(&self.log_path)),
+            Err(Startup::TimedOut) => panic!(
                 "registry on port {} not ready within 20 s; log:\n{}",
                 self.port,
                 read_log(&self.log_path)
@@ -421,11 +425,6 @@ impl Registry {
             last = now;
         }
         last.lines().filter_map(AccessLine::parse).collect()
-    }
-
-    /// Every access-log line immediately, without waiting for the log to settle.
-    pub fn access_log_now(&self) -> Vec<AccessLine> {
-        self.log().lines().filter_map(AccessLine::parse).collect()
     }
 
     /// A mark for [`Registry::access_log_since`]: the number of access-log lines so far (settled).
