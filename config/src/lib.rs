@@ -640,6 +640,8 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_access;

@@ -1,21 +1,7 @@
 //! Tests of loading, defaults and validation.
 
 use super::*;
-
-fn env_user() -> Environment {
-    Environment {
-        is_root: false,
-        xdg_runtime_dir: Some("/run/user/1000".into()),
-        xdg_data_home: Some("/home/u/.data".into()),
-        home: Some("/home/u".into()),
-        vars: Some(Default::default()),
-    }
-}
-
-fn load_text(text: &str) -> Result<Config, ConfigError> {
-    let file = parse_file(text, "m.toml")?;
-    Config::from_file(file, "m.toml", &Overrides::default(), &env_user())
-}
+use crate::test_support::{env_user, load_text};
 
 #[test]
 fn defaults_for_a_user_and_for_root() {

@@ -3,21 +3,7 @@
 
 use super::policy::{Identity, IdentityPattern};
 use super::*;
-
-fn env_user() -> Environment {
-    Environment {
-        is_root: false,
-        xdg_runtime_dir: Some("/run/user/1000".into()),
-        xdg_data_home: Some("/home/u/.data".into()),
-        home: Some("/home/u".into()),
-        ..Default::default()
-    }
-}
-
-fn load_text(text: &str) -> Result<Config, ConfigError> {
-    let file = parse_file(text, "m.toml")?;
-    Config::from_file(file, "m.toml", &Overrides::default(), &env_user())
-}
+use crate::test_support::{env_user, load_text};
 
 fn load_with_listen(text: &str, listen: &[&str]) -> Result<Config, ConfigError> {
     let file = parse_file(text, "m.toml")?;

@@ -1,32 +1,9 @@
 //! Tests of `[[registry]]` credentials, mirrors, prefixes and the top-level registry keys.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 
+use crate::test_support::{env_with, load_env, load_text as load};
 use crate::*;
-
-fn env_with(vars: &[(&str, &str)]) -> Environment {
-    Environment {
-        is_root: false,
-        xdg_runtime_dir: Some("/run/user/1000".into()),
-        xdg_data_home: Some("/home/u/.data".into()),
-        home: Some("/home/u".into()),
-        vars: Some(
-            vars.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-    }
-}
-
-fn load_env(text: &str, env: &Environment) -> Result<Config, ConfigError> {
-    let file = parse_file(text, "m.toml")?;
-    Config::from_file(file, "m.toml", &Overrides::default(), env)
-}
-
-fn load(text: &str) -> Result<Config, ConfigError> {
-    load_env(text, &env_with(&[]))
-}
 
 fn password_of(c: &Config, i: usize) -> String {
     c.registries[i]
