@@ -1,6 +1,6 @@
 //! The catalog: every list in memory, indexed by ID and name, over a durable [`ListStore`].
 //!
-//! * **Lookup** ([`Catalog::resolve`]) follows libimage's `LookupImage` (§6.1): `sha256:<id>`,
+//! * **Lookup** ([`Catalog::resolve_for`]) follows libimage's `LookupImage` (§6.1): `sha256:<id>`,
 //!   a full ID, the name's candidates (short names try `localhost/` first, then the
 //!   `docker.io` normalisation), an unambiguous ID prefix, and finally the "fuzzy" repo-tag match
 //!   for short names (`foobar` finds `quay.io/libpod/foobar:latest`).
@@ -447,8 +447,10 @@ impl Catalog {
     }
 
     /// Resolves a list by normalised name, short name, full ID, ID prefix or `sha256:<id>`
-    /// (podman's lookup rules, §6.1), returning its ID. Every list is a candidate
-    /// ([`Viewer::ALL`]); [`Catalog::resolve_for`] looks for one viewer.
+    /// (podman's lookup rules, §6.1), returning its ID, among the lists `viewer` may see: the
+    /// others do not exist for it (same error, same message). A name held by the viewer's own
+    /// list and by a list shared with it resolves to its own. With [`Viewer::ALL`] every list is
+    /// a candidate.
     ///
     /// Errors:
     /// * [`ErrorKind::NotFound`], message `<name>: image not known`, cause `image not known`;
@@ -457,13 +459,6 @@ impl Catalog {
     ///   error as cause (e.g. `invalid reference format: repository name must be lowercase`);
     ///   and `sha256:<not 64 hex>` gives `<name>: invalid format: no 64-byte hexadecimal value`
     ///   (cause = message). podman answers these with 500 on `exists` and `DELETE`, not 404.
-    pub fn resolve(&self, name: &str) -> Result<String> {
-        self.resolve_for(name, &Viewer::ALL)
-    }
-
-    /// [`Catalog::resolve`] among the lists `viewer` may see: the others do not exist for it
-    /// (same error, same message). A name held by the viewer's own list and by a list shared
-    /// with it resolves to its own.
     pub fn resolve_for(&self, name: &str, viewer: &Viewer<'_>) -> Result<String> {
         self.lookup(name, viewer).map(|f| f.id)
     }
@@ -536,16 +531,11 @@ impl Catalog {
             .ok_or_else(|| not_known(id))
     }
 
-    /// Creates and saves a new empty list named `name`, with no owner, checking the name against
-    /// every list ([`Catalog::create_for`] with [`Viewer::ALL`]).
-    pub async fn create(&self, name: &str) -> Result<ManifestList> {
-        self.create_for(name, &Viewer::ALL).await
-    }
-
     /// Creates and saves a new empty list named `name`, which must be normalised already
     /// ([`normalize_list_name`]'s output), owned by the viewer's identity. The name must be free
     /// in the viewer's namespace: the whole store without a policy, the viewer's own lists with
-    /// one.
+    /// one. [`Viewer::ALL`] checks the name against every list and creates a list with no
+    /// owner.
     ///
     /// Errors: [`ErrorKind::NameInUse`] when a list has the name (message `image name "<name>"
     /// is already associated with image "<ID>": that name is already in use`, cause `that name
@@ -602,8 +592,8 @@ impl Catalog {
     /// equal to the current list is not written again.
     ///
     /// `f` may not change the list's `id`, `names` or owner (that is an
-    /// [`ErrorKind::InvalidInput`] error); names change only through [`Catalog::create`] and
-    /// [`Catalog::remove`], owners never.
+    /// [`ErrorKind::InvalidInput`] error); names change only through [`Catalog::create_for`] and
+    /// [`Catalog::remove_for`], owners never.
     pub async fn update<T>(
         &self,
         id: &str,
@@ -654,17 +644,12 @@ impl Catalog {
         Ok(guard.clone())
     }
 
-    /// [`Catalog::remove_for`] among every list ([`Viewer::ALL`]).
-    pub async fn remove(&self, name: &str) -> Result<(Vec<String>, Option<String>)> {
-        self.remove_for(name, &Viewer::ALL).await
-    }
-
     /// podman's `RemoveImages` for one name, among the lists `viewer` may see: a name (when the
     /// list has other names too) is untagged; an ID, full or prefix, `sha256:<id>`,
     /// `name@<list digest>`, or the list's last name deletes the record with all its names.
     /// Returns (untagged names, deleted ID).
     ///
-    /// Errors as [`Catalog::resolve`], and the store's error (then nothing changed).
+    /// Errors as [`Catalog::resolve_for`], and the store's error (then nothing changed).
     pub async fn remove_for(
         &self,
         name: &str,
@@ -705,21 +690,16 @@ impl Catalog {
         })
         .await
     }
-
-    /// How many lists there are.
-    pub fn len(&self) -> usize {
-        self.inner.read().lists.len()
-    }
-
-    /// True when there are no lists.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many lists `catalog` holds.
+    fn count(catalog: &Catalog) -> usize {
+        catalog.inner.read().lists.len()
+    }
     use crate::list::Instance;
     use crate::oci::OCI_MANIFEST;
     use crate::store::FileStore;
@@ -822,7 +802,7 @@ mod tests {
     #[tokio::test]
     async fn lookup_rules() {
         let (catalog, _) = fixture().await;
-        assert_eq!(catalog.len(), 6);
+        assert_eq!(count(&catalog), 6);
         let foo = id('a', '1');
         let foobar = id('a', '2');
         let ml = id('b', '3');
@@ -851,7 +831,7 @@ mod tests {
         ];
         for (name, want) in cases {
             assert_eq!(
-                catalog.resolve(name).as_deref(),
+                catalog.resolve_for(name, &Viewer::ALL).as_deref(),
                 Ok(*want),
                 "resolving {name}"
             );
@@ -864,13 +844,15 @@ mod tests {
             "a",
             "localhost/libpod/foobar",
         ] {
-            let e = catalog.resolve(missing).expect_err(missing);
+            let e = catalog
+                .resolve_for(missing, &Viewer::ALL)
+                .expect_err(missing);
             assert_eq!(e.kind(), ErrorKind::NotFound, "{missing}");
             assert_eq!(e.message(), format!("{missing}: image not known"));
             assert_eq!(e.cause(), "image not known");
         }
         let e = catalog
-            .resolve(&format!("sha256:{}", "f".repeat(64)))
+            .resolve_for(&format!("sha256:{}", "f".repeat(64)), &Viewer::ALL)
             .expect_err("unknown id");
         assert_eq!(e.kind(), ErrorKind::NotFound);
     }
@@ -878,7 +860,9 @@ mod tests {
     #[tokio::test]
     async fn invalid_names_fail_before_lookup() {
         let (catalog, _) = fixture().await;
-        let e = catalog.resolve("ThisIsInvalid").expect_err("invalid");
+        let e = catalog
+            .resolve_for("ThisIsInvalid", &Viewer::ALL)
+            .expect_err("invalid");
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert_eq!(
             e.message(),
@@ -889,10 +873,15 @@ mod tests {
             "invalid reference format: repository name must be lowercase"
         );
         assert_eq!(
-            catalog.resolve("").expect_err("empty").kind(),
+            catalog
+                .resolve_for("", &Viewer::ALL)
+                .expect_err("empty")
+                .kind(),
             ErrorKind::InvalidInput
         );
-        let e = catalog.resolve("sha256:abc").expect_err("short sha");
+        let e = catalog
+            .resolve_for("sha256:abc", &Viewer::ALL)
+            .expect_err("short sha");
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert_eq!(
             e.message(),
@@ -904,9 +893,14 @@ mod tests {
     async fn ambiguous_prefix_is_not_known() {
         let (catalog, _) = fixture().await;
         // Both a111… and a222… start with "a".
-        let e = catalog.resolve("a").expect_err("ambiguous");
+        let e = catalog
+            .resolve_for("a", &Viewer::ALL)
+            .expect_err("ambiguous");
         assert_eq!(e.kind(), ErrorKind::NotFound);
-        assert_eq!(catalog.resolve("a1").as_deref(), Ok(id('a', '1').as_str()));
+        assert_eq!(
+            catalog.resolve_for("a1", &Viewer::ALL).as_deref(),
+            Ok(id('a', '1').as_str())
+        );
     }
 
     #[tokio::test]
@@ -920,13 +914,15 @@ mod tests {
             format!("foo:latest@{digest}"),
         ] {
             assert_eq!(
-                catalog.resolve(&name).as_deref(),
+                catalog.resolve_for(&name, &Viewer::ALL).as_deref(),
                 Ok(foo.as_str()),
                 "{name}"
             );
         }
         let other = format!("sha256:{}", "9".repeat(64));
-        assert!(catalog.resolve(&format!("foo@{other}")).is_err());
+        assert!(catalog
+            .resolve_for(&format!("foo@{other}"), &Viewer::ALL)
+            .is_err());
         // The digest follows updates.
         catalog
             .update(&foo, |l| {
@@ -937,9 +933,13 @@ mod tests {
             .expect("updates");
         let new_digest = catalog.get(&foo).await.expect("exists").digest();
         assert_ne!(new_digest, digest);
-        assert!(catalog.resolve(&format!("foo@{digest}")).is_err());
+        assert!(catalog
+            .resolve_for(&format!("foo@{digest}"), &Viewer::ALL)
+            .is_err());
         assert_eq!(
-            catalog.resolve(&format!("foo@{new_digest}")).as_deref(),
+            catalog
+                .resolve_for(&format!("foo@{new_digest}"), &Viewer::ALL)
+                .as_deref(),
             Ok(foo.as_str())
         );
     }
@@ -947,15 +947,21 @@ mod tests {
     #[tokio::test]
     async fn create_checks_names() {
         let (catalog, store) = fixture().await;
-        let created = catalog.create("localhost/new:latest").await.expect("free");
+        let created = catalog
+            .create_for("localhost/new:latest", &Viewer::ALL)
+            .await
+            .expect("free");
         assert!(is_list_id(&created.id));
         assert_eq!(created.names, ["localhost/new:latest"]);
         assert!(created.instances.is_empty());
         assert_eq!(store.stored(&created.id), Some(created.clone()));
-        assert_eq!(catalog.resolve("new").as_deref(), Ok(created.id.as_str()));
+        assert_eq!(
+            catalog.resolve_for("new", &Viewer::ALL).as_deref(),
+            Ok(created.id.as_str())
+        );
 
         let e = catalog
-            .create("localhost/new:latest")
+            .create_for("localhost/new:latest", &Viewer::ALL)
             .await
             .expect_err("taken");
         assert_eq!(e.kind(), ErrorKind::NameInUse);
@@ -970,7 +976,7 @@ mod tests {
         // A second name of an existing list is taken too.
         assert_eq!(
             catalog
-                .create("localhost/other:v2")
+                .create_for("localhost/other:v2", &Viewer::ALL)
                 .await
                 .expect_err("taken")
                 .kind(),
@@ -979,14 +985,14 @@ mod tests {
         for unnormalised in ["new", "Upper", "localhost/new"] {
             assert_eq!(
                 catalog
-                    .create(unnormalised)
+                    .create_for(unnormalised, &Viewer::ALL)
                     .await
                     .expect_err(unnormalised)
                     .kind(),
                 ErrorKind::InvalidInput
             );
         }
-        assert_eq!(catalog.len(), 7);
+        assert_eq!(count(&catalog), 7);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -996,7 +1002,9 @@ mod tests {
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let c = catalog.clone();
-                tokio::spawn(async move { c.create("localhost/race:latest").await })
+                tokio::spawn(
+                    async move { c.create_for("localhost/race:latest", &Viewer::ALL).await },
+                )
             })
             .collect();
         let mut won = 0;
@@ -1007,7 +1015,7 @@ mod tests {
             }
         }
         assert_eq!(won, 1);
-        assert_eq!(catalog.len(), 1);
+        assert_eq!(count(&catalog), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1016,7 +1024,7 @@ mod tests {
         let store = Arc::new(FileStore::open(tmp.path()).expect("opens"));
         let catalog = Arc::new(Catalog::open(store).await.expect("opens"));
         let id = catalog
-            .create("localhost/busy:latest")
+            .create_for("localhost/busy:latest", &Viewer::ALL)
             .await
             .expect("creates")
             .id;
@@ -1051,7 +1059,10 @@ mod tests {
             .await
             .expect("reopens");
         assert_eq!(reopened.get(&id).await.expect("exists"), list);
-        assert_eq!(reopened.resolve("busy").as_deref(), Ok(id.as_str()));
+        assert_eq!(
+            reopened.resolve_for("busy", &Viewer::ALL).as_deref(),
+            Ok(id.as_str())
+        );
     }
 
     #[tokio::test]
@@ -1091,7 +1102,7 @@ mod tests {
             .await
             .expect_err("names are not for update");
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(catalog.resolve("sneaky").is_err());
+        assert!(catalog.resolve_for("sneaky", &Viewer::ALL).is_err());
 
         let e = catalog
             .update(&id('f', 'f'), |_| Ok(()))
@@ -1110,15 +1121,15 @@ mod tests {
         let catalog = Catalog::open(store.clone()).await.expect("opens");
         store.fail.store(true, Ordering::SeqCst);
         let e = catalog
-            .create("localhost/x:latest")
+            .create_for("localhost/x:latest", &Viewer::ALL)
             .await
             .expect_err("store failed");
         assert_eq!(e.kind(), ErrorKind::Storage);
-        assert!(catalog.is_empty());
-        assert!(catalog.resolve("x").is_err());
+        assert_eq!(count(&catalog), 0);
+        assert!(catalog.resolve_for("x", &Viewer::ALL).is_err());
         store.fail.store(false, Ordering::SeqCst);
         catalog
-            .create("localhost/x:latest")
+            .create_for("localhost/x:latest", &Viewer::ALL)
             .await
             .expect("free again");
     }
@@ -1129,23 +1140,32 @@ mod tests {
         let two = id('e', '6');
 
         // A name of a list with two names: untag only.
-        let (untagged, deleted) = catalog.remove("two").await.expect("removes");
+        let (untagged, deleted) = catalog
+            .remove_for("two", &Viewer::ALL)
+            .await
+            .expect("removes");
         assert_eq!(untagged, ["localhost/two:latest"]);
         assert_eq!(deleted, None);
-        assert!(catalog.resolve("two").is_err());
-        assert_eq!(catalog.resolve("other:v2").as_deref(), Ok(two.as_str()));
+        assert!(catalog.resolve_for("two", &Viewer::ALL).is_err());
+        assert_eq!(
+            catalog.resolve_for("other:v2", &Viewer::ALL).as_deref(),
+            Ok(two.as_str())
+        );
         assert_eq!(
             store.stored(&two).map(|l| l.names),
             Some(vec!["localhost/other:v2".to_string()])
         );
         // The name is free for a new list.
         catalog
-            .create("localhost/two:latest")
+            .create_for("localhost/two:latest", &Viewer::ALL)
             .await
             .expect("name is free");
 
         // The last name deletes the record.
-        let (untagged, deleted) = catalog.remove("localhost/other:v2").await.expect("removes");
+        let (untagged, deleted) = catalog
+            .remove_for("localhost/other:v2", &Viewer::ALL)
+            .await
+            .expect("removes");
         assert_eq!(untagged, ["localhost/other:v2"]);
         assert_eq!(deleted.as_deref(), Some(two.as_str()));
         assert!(store.stored(&two).is_none());
@@ -1159,13 +1179,19 @@ mod tests {
         multi.add_instance(instance(3));
         let store2 = MemStore::with(vec![multi.clone()]);
         let catalog2 = Catalog::open(store2.clone()).await.expect("opens");
-        let (untagged, deleted) = catalog2.remove("f7").await.expect("removes");
+        let (untagged, deleted) = catalog2
+            .remove_for("f7", &Viewer::ALL)
+            .await
+            .expect("removes");
         assert_eq!(untagged, multi.names);
         assert_eq!(deleted.as_deref(), Some(multi.id.as_str()));
-        assert!(catalog2.is_empty());
+        assert_eq!(count(&catalog2), 0);
         assert!(store2.stored(&multi.id).is_none());
 
-        let e = catalog.remove("nolist").await.expect_err("missing");
+        let e = catalog
+            .remove_for("nolist", &Viewer::ALL)
+            .await
+            .expect_err("missing");
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.message(), "nolist: image not known");
     }
@@ -1175,17 +1201,31 @@ mod tests {
         let (catalog, store) = fixture().await;
         store.fail.store(true, Ordering::SeqCst);
         assert_eq!(
-            catalog.remove("foo").await.expect_err("fails").kind(),
+            catalog
+                .remove_for("foo", &Viewer::ALL)
+                .await
+                .expect_err("fails")
+                .kind(),
             ErrorKind::Storage
         );
         assert_eq!(
-            catalog.remove("two").await.expect_err("fails").kind(),
+            catalog
+                .remove_for("two", &Viewer::ALL)
+                .await
+                .expect_err("fails")
+                .kind(),
             ErrorKind::Storage
         );
         store.fail.store(false, Ordering::SeqCst);
-        assert_eq!(catalog.resolve("foo").as_deref(), Ok(id('a', '1').as_str()));
-        assert_eq!(catalog.resolve("two").as_deref(), Ok(id('e', '6').as_str()));
-        assert_eq!(catalog.len(), 6);
+        assert_eq!(
+            catalog.resolve_for("foo", &Viewer::ALL).as_deref(),
+            Ok(id('a', '1').as_str())
+        );
+        assert_eq!(
+            catalog.resolve_for("two", &Viewer::ALL).as_deref(),
+            Ok(id('e', '6').as_str())
+        );
+        assert_eq!(count(&catalog), 6);
     }
 
     #[tokio::test]
@@ -1197,8 +1237,14 @@ mod tests {
                 .expect("opens")
         };
         let catalog = open().await;
-        let a = catalog.create("localhost/a:latest").await.expect("creates");
-        let b = catalog.create("quay.io/x/b:v1").await.expect("creates");
+        let a = catalog
+            .create_for("localhost/a:latest", &Viewer::ALL)
+            .await
+            .expect("creates");
+        let b = catalog
+            .create_for("quay.io/x/b:v1", &Viewer::ALL)
+            .await
+            .expect("creates");
         catalog
             .update(&a.id, |l| {
                 l.add_instance(instance(1));
@@ -1207,17 +1253,20 @@ mod tests {
             })
             .await
             .expect("updates");
-        catalog.remove(&b.id).await.expect("removes");
+        catalog
+            .remove_for(&b.id, &Viewer::ALL)
+            .await
+            .expect("removes");
         let before = catalog.get(&a.id).await.expect("exists");
         drop(catalog);
 
         let catalog = open().await;
-        assert_eq!(catalog.len(), 1);
+        assert_eq!(count(&catalog), 1);
         assert_eq!(catalog.get(&a.id).await.expect("exists"), before);
-        assert!(catalog.resolve("quay.io/x/b:v1").is_err());
+        assert!(catalog.resolve_for("quay.io/x/b:v1", &Viewer::ALL).is_err());
         assert_eq!(
             catalog
-                .create("localhost/a:latest")
+                .create_for("localhost/a:latest", &Viewer::ALL)
                 .await
                 .expect_err("taken")
                 .kind(),
@@ -1238,8 +1287,14 @@ mod tests {
             list('b', '2', &["localhost/dup:latest"], 1),
         ]);
         let catalog = Catalog::open(store).await.expect("opens");
-        assert_eq!(catalog.resolve("dup").as_deref(), Ok(id('b', '2').as_str()));
-        assert_eq!(catalog.resolve("own").as_deref(), Ok(id('a', '1').as_str()));
+        assert_eq!(
+            catalog.resolve_for("dup", &Viewer::ALL).as_deref(),
+            Ok(id('b', '2').as_str())
+        );
+        assert_eq!(
+            catalog.resolve_for("own", &Viewer::ALL).as_deref(),
+            Ok(id('a', '1').as_str())
+        );
     }
 
     fn rule(identity: &str, share: &[&str]) -> manifold_config::policy::PolicyRule {
@@ -1334,7 +1389,10 @@ mod tests {
         );
         assert!(store.stored(&a.id).is_some());
         // Without a viewer (and with an empty policy) everything is visible.
-        assert_eq!(catalog.resolve("beta").as_deref(), Ok(b.id.as_str()));
+        assert_eq!(
+            catalog.resolve_for("beta", &Viewer::ALL).as_deref(),
+            Ok(b.id.as_str())
+        );
         let open = Policy::default();
         assert_eq!(
             catalog
@@ -1390,14 +1448,18 @@ mod tests {
             .expect_err("global namespace");
         assert_eq!(e.kind(), ErrorKind::NameInUse);
         assert_eq!(
-            catalog.create(name).await.expect_err("global").kind(),
+            catalog
+                .create_for(name, &Viewer::ALL)
+                .await
+                .expect_err("global")
+                .kind(),
             ErrorKind::NameInUse
         );
         drop(catalog);
 
         // Namespaces survive a restart.
         let catalog = open().await;
-        assert_eq!(catalog.len(), 3);
+        assert_eq!(count(&catalog), 3);
         assert_eq!(
             catalog.resolve_for("same", &v1).as_deref(),
             Ok(l1.id.as_str())
@@ -1442,7 +1504,10 @@ mod tests {
             catalog.resolve_for("a", &v1).as_deref(),
             Ok(mine.id.as_str())
         );
-        assert!(catalog.resolve("a").is_err(), "ambiguous for everyone");
+        assert!(
+            catalog.resolve_for("a", &Viewer::ALL).is_err(),
+            "ambiguous for everyone"
+        );
         // The fuzzy match skips the older, hidden quay.io/x/mine.
         assert_eq!(
             catalog.resolve_for("mine", &v1).as_deref(),
@@ -1473,7 +1538,10 @@ mod tests {
             Ok(legacy.id.as_str())
         );
         assert!(catalog.resolve_for("odd", &v2).is_err());
-        assert_eq!(catalog.resolve("odd").as_deref(), Ok(odd.id.as_str()));
+        assert_eq!(
+            catalog.resolve_for("odd", &Viewer::ALL).as_deref(),
+            Ok(odd.id.as_str())
+        );
     }
 
     #[tokio::test]
@@ -1503,14 +1571,16 @@ mod tests {
     #[tokio::test]
     async fn futures_are_send() {
         let (catalog, _) = fixture().await;
-        let created = assert_send(catalog.create("localhost/s:latest"))
+        let created = assert_send(catalog.create_for("localhost/s:latest", &Viewer::ALL))
             .await
             .expect("creates");
         assert_send(catalog.update(&created.id, |_| Ok(())))
             .await
             .expect("updates");
         assert_send(catalog.get(&created.id)).await.expect("gets");
-        assert_send(catalog.remove("s")).await.expect("removes");
+        assert_send(catalog.remove_for("s", &Viewer::ALL))
+            .await
+            .expect("removes");
     }
 
     #[test]

@@ -156,15 +156,6 @@ impl ListFormat {
         }
     }
 
-    /// The format a media type names, if it is a list type.
-    pub fn from_media_type(media_type: &str) -> Option<Self> {
-        match media_type {
-            OCI_INDEX => Some(ListFormat::Oci),
-            DOCKER_LIST => Some(ListFormat::Docker),
-            _ => None,
-        }
-    }
-
     /// Parses push's `format` option (§3.5): `oci`; `v2s2` or `docker`; `""` for the list's own
     /// type (`None`). Anything else is podman's error.
     pub fn from_push_option(format: &str) -> Result<Option<Self>> {
@@ -225,24 +216,6 @@ impl Instance {
         }
     }
 
-    /// The OCI descriptor of this entry as the OCI index carries it (no `features`; no platform
-    /// when it is empty).
-    pub fn to_descriptor(&self) -> Descriptor {
-        Descriptor {
-            media_type: self.media_type.clone(),
-            digest: self.digest.clone(),
-            size: self.size,
-            urls: self.urls.clone(),
-            annotations: self.annotations.clone(),
-            data: self.data.clone().filter(|d| !d.is_empty()),
-            platform: oci_platform_present(&self.platform).then(|| Platform {
-                features: Vec::new(),
-                ..self.platform.clone()
-            }),
-            artifact_type: self.artifact_type.clone().filter(|a| !a.is_empty()),
-        }
-    }
-
     /// True when this entry carries something only an OCI index can hold.
     fn is_oci_only(&self) -> bool {
         !self.annotations.is_empty()
@@ -296,21 +269,6 @@ impl ManifestList {
                 .collect(),
             ..Default::default()
         })
-    }
-
-    /// The entry with this digest.
-    pub fn instance(&self, digest: &str) -> Option<&Instance> {
-        self.instances.iter().find(|i| i.digest == digest)
-    }
-
-    /// True when an entry has this digest.
-    pub fn has_instance(&self, digest: &str) -> bool {
-        self.instance(digest).is_some()
-    }
-
-    /// The digests of the entries, in list order.
-    pub fn digests(&self) -> Vec<&str> {
-        self.instances.iter().map(|i| i.digest.as_str()).collect()
     }
 
     /// True when `name` (normalised) is one of the list's names.
@@ -679,6 +637,11 @@ mod tests {
         String::from_utf8(list.serialize(format).0).expect("utf-8")
     }
 
+    /// The digests of the entries, in list order.
+    fn digests(list: &ManifestList) -> Vec<&str> {
+        list.instances.iter().map(|i| i.digest.as_str()).collect()
+    }
+
     #[test]
     fn empty_list_is_a_docker_list() {
         let list = ManifestList::new("localhost/ml:v1");
@@ -868,11 +831,15 @@ mod tests {
         let mut again = image('a', "amd64");
         again.annotations = map(&[("hoge", "fuga")]);
         list.add_instance(again);
-        assert_eq!(list.digests(), [d('b').as_str(), d('a').as_str()]);
-        let a = list.instance(&d('a')).expect("present");
+        assert_eq!(digests(&list), [d('b').as_str(), d('a').as_str()]);
+        let a = list
+            .instances
+            .iter()
+            .find(|i| i.digest == d('a'))
+            .expect("present");
         assert_eq!(a.annotations, map(&[("hoge", "fuga")]));
-        assert!(list.has_instance(&d('b')));
-        assert!(!list.has_instance(&d('c')));
+        assert!(digests(&list).contains(&d('b').as_str()));
+        assert!(!digests(&list).contains(&d('c').as_str()));
     }
 
     #[test]
@@ -884,7 +851,7 @@ mod tests {
         list.remove_instance(&d('a')).expect("present");
         list.add_instance(image('a', "amd64"));
         assert_eq!(
-            list.digests(),
+            digests(&list),
             [d('b').as_str(), d('c').as_str(), d('a').as_str()]
         );
         list.remove_instance(&d('b')).expect("present");
@@ -1065,7 +1032,7 @@ mod tests {
         assert_eq!(list.artifact_type.as_deref(), Some("application/x"));
         assert_eq!(list.annotations, map(&[("ia", "ib")]));
         assert_eq!(list.subject.as_ref().map(|s| s.size), Some(1));
-        assert_eq!(list.digests(), [d('a').as_str(), d('b').as_str()]);
+        assert_eq!(digests(&list), [d('a').as_str(), d('b').as_str()]);
         assert_eq!(list.instances[0].platform.architecture, "amd64");
         assert_eq!(list.instances[0].annotations, map(&[("k", "v")]));
         assert!(list.instances[1].platform.is_empty());
@@ -1093,17 +1060,22 @@ mod tests {
         let mut i = image('a', "amd64");
         i.platform.features = vec!["f".into()];
         i.annotations = map(&[("k", "v")]);
-        let desc = i.to_descriptor();
-        assert_eq!(desc.platform.as_ref().map(|p| p.features.len()), Some(0));
-        let back = Instance::from_descriptor(&desc, i.source.clone());
-        assert_eq!(back.digest, i.digest);
-        assert_eq!(back.annotations, i.annotations);
-        assert!(back.platform.features.is_empty());
         let empty = Instance {
             digest: d('b'),
             ..Default::default()
         };
-        assert!(empty.to_descriptor().platform.is_none());
+        let mut list = ManifestList::default();
+        list.add_instance(i.clone());
+        list.add_instance(empty);
+        let (bytes, _) = list.serialize(Some(ListFormat::Oci));
+        let raw = RawManifest::new(Bytes::from(bytes), None).expect("parses");
+        let desc = raw.doc().expect("a document").manifests.expect("entries");
+        assert_eq!(desc[0].platform.as_ref().map(|p| p.features.len()), Some(0));
+        let back = ManifestList::from_index(&raw).expect("a list");
+        assert_eq!(back.instances[0].digest, i.digest);
+        assert_eq!(back.instances[0].annotations, i.annotations);
+        assert!(back.instances[0].platform.features.is_empty());
+        assert!(desc[1].platform.is_none());
     }
 
     #[test]
@@ -1140,11 +1112,6 @@ mod tests {
             e.message(),
             "unknown format \"zip\". Choose one of the supported formats: 'oci' or 'v2s2'"
         );
-        assert_eq!(
-            ListFormat::from_media_type(DOCKER_LIST),
-            Some(ListFormat::Docker)
-        );
-        assert_eq!(ListFormat::from_media_type(OCI_MANIFEST), None);
     }
 
     #[test]

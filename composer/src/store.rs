@@ -107,11 +107,6 @@ impl FileStore {
         Ok(FileStore { lists })
     }
 
-    /// The directory holding the records.
-    pub fn lists_dir(&self) -> &Path {
-        &self.lists
-    }
-
     /// The record path for an ID, after checking the ID.
     fn record_path(&self, id: &str) -> Result<PathBuf> {
         if !is_list_id(id) {
@@ -287,7 +282,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("data");
         let store = FileStore::open(&root).expect("opens");
-        let mode = fs::metadata(store.lists_dir())
+        let mode = fs::metadata(store.lists.as_path())
             .expect("exists")
             .permissions()
             .mode();
@@ -306,7 +301,7 @@ mod tests {
         let all = reopened.load_all().await.expect("loads");
         assert_eq!(all, vec![b.clone(), a2.clone()], "ordered by created");
         assert_eq!(
-            files(store.lists_dir()),
+            files(store.lists.as_path()),
             {
                 let mut v = vec![format!("{}.json", a.id), format!("{}.json", b.id)];
                 v.sort();
@@ -314,8 +309,8 @@ mod tests {
             },
             "no temporary files are left behind"
         );
-        let text =
-            fs::read_to_string(store.lists_dir().join(format!("{}.json", a.id))).expect("readable");
+        let text = fs::read_to_string(store.lists.as_path().join(format!("{}.json", a.id)))
+            .expect("readable");
         assert!(text.starts_with(r#"{"format_version":1,"id":""#), "{text}");
 
         store.delete(&a.id).await.expect("deletes");
@@ -337,7 +332,7 @@ mod tests {
                 ErrorKind::InvalidInput
             );
         }
-        assert!(files(store.lists_dir()).is_empty());
+        assert!(files(store.lists.as_path()).is_empty());
     }
 
     #[tokio::test]
@@ -346,7 +341,7 @@ mod tests {
         let store = FileStore::open(tmp.path()).expect("opens");
         let good = sample("localhost/good:latest", 1);
         store.save(&good).await.expect("saves");
-        let dir = store.lists_dir();
+        let dir = store.lists.as_path();
         // A crash before the rename leaves a temporary file (possibly torn).
         fs::write(dir.join(".tmp-abc123"), b"{\"format_ver").expect("writes");
         // Torn or garbage records, a record under the wrong name, unrelated files.
@@ -388,7 +383,11 @@ mod tests {
             list: &list,
         })
         .expect("encodes");
-        fs::write(store.lists_dir().join(format!("{}.json", list.id)), text).expect("writes");
+        fs::write(
+            store.lists.as_path().join(format!("{}.json", list.id)),
+            text,
+        )
+        .expect("writes");
         let e = store.load_all().await.expect_err("newer format");
         assert_eq!(e.kind(), ErrorKind::Storage);
         assert!(e.message().contains("format version 2"), "{}", e.message());
@@ -398,13 +397,13 @@ mod tests {
     async fn io_errors_name_the_path() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = FileStore::open(tmp.path()).expect("opens");
-        fs::remove_dir(store.lists_dir()).expect("removes");
+        fs::remove_dir(store.lists.as_path()).expect("removes");
         let list = sample("localhost/x:latest", 1);
         let e = store.save(&list).await.expect_err("no directory");
         assert_eq!(e.kind(), ErrorKind::Storage);
         assert!(
             e.message()
-                .contains(&store.lists_dir().display().to_string()),
+                .contains(&store.lists.as_path().display().to_string()),
             "{}",
             e.message()
         );

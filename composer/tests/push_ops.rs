@@ -63,6 +63,18 @@ async fn copy_into(
         .await
 }
 
+/// [`RegistryClient::blob_exists_at`] at `repo`'s write route for `access`, resolved first as a
+/// push resolves its destination: existence checks answer what a push destination has.
+async fn blob_exists(
+    c: &RegistryClient,
+    repo: &ImageRef,
+    digest: &str,
+    access: &Access<'_>,
+) -> manifold_composer::Result<Option<u64>> {
+    let route = c.write_route(repo, access).await?;
+    c.blob_exists_at(&route, digest).await
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -292,9 +304,10 @@ fn blob_exists_reports_size_or_absence() {
     let rt = runtime();
     let (present, absent, no_repo) = rt.block_on(async {
         (
-            c.blob_exists(&app, &img.layer_digests[0], &a).await,
-            c.blob_exists(&app, &missing, &a).await,
-            c.blob_exists(
+            blob_exists(&c, &app, &img.layer_digests[0], &a).await,
+            blob_exists(&c, &app, &missing, &a).await,
+            blob_exists(
+                &c,
                 &image(&reg.host(), "nothing/here"),
                 &img.layer_digests[0],
                 &a,
@@ -306,7 +319,7 @@ fn blob_exists_reports_size_or_absence() {
     assert_eq!(absent.expect("HEAD works"), None);
     assert_eq!(no_repo.expect("HEAD works"), None);
     let e = rt
-        .block_on(c.blob_exists(&app, "sha256:nothex", &a))
+        .block_on(blob_exists(&c, &app, "sha256:nothex", &a))
         .expect_err("bad digest");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
@@ -959,7 +972,7 @@ fn a_destination_that_is_down_is_retried_then_named() {
     );
     // Reads are retried the same way.
     accepted.store(0, Ordering::SeqCst);
-    rt.block_on(c.blob_exists(&door, digest, &a))
+    rt.block_on(blob_exists(&c, &door, digest, &a))
         .expect_err("connections dropped");
     assert_eq!(accepted.load(Ordering::SeqCst), 2 * 3);
     // No retries configured: one attempt.

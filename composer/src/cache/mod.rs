@@ -1,8 +1,8 @@
 //! The manifest cache: ask a registry once, answer everyone else from memory, and never serve
 //! one client what its own credentials could not read.
 //!
-//! [`ManifestCache`] has the read API of [`RegistryClient`] (`get_manifest`, `head_manifest`,
-//! `get_blob`) and sits in front of one. It keeps, in one moka cache bounded in bytes
+//! [`ManifestCache`] has the read API of [`RegistryClient`] (`get_manifest`, `get_blob`) and
+//! sits in front of one. It keeps, in one moka cache bounded in bytes
 //! (`[cache] max_bytes`; the `entry` module describes keys and weights):
 //!
 //! - **content by digest**: manifests and image configs, keyed by registry, repository and
@@ -74,7 +74,7 @@ use flight::Flights;
 pub use identity::Identity;
 
 /// What a manifest HEAD reports: `(digest, media type, size)`, or `None` for "unknown".
-pub type HeadResult = Option<(String, String, u64)>;
+type HeadResult = Option<(String, String, u64)>;
 
 /// A caching, single-flight, credential-respecting reader in front of a [`RegistryClient`];
 /// cheap to clone (clones share everything).
@@ -120,15 +120,6 @@ enum TagOutcome {
     },
     /// The registry answered 404 to this client's HEAD.
     Missing,
-}
-
-/// How a tag is resolved when nothing is known about it yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    /// The manifest: one GET gives resolution and bytes.
-    Manifest,
-    /// Only the resolution: a HEAD.
-    Head,
 }
 
 /// One request as the cache sees it: the route (effective place, TLS mode and the one
@@ -270,43 +261,6 @@ impl ManifestCache {
         Ok(RawManifest::clone(&m))
     }
 
-    /// [`RegistryClient::head_manifest`] through the cache: `(digest, media type, size)` from
-    /// memory when known and the caller's access is confirmed, else one HEAD; mirrors first.
-    pub async fn head_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<HeadResult> {
-        let found = self
-            .inner
-            .client
-            .first_answer(image, access, |route| {
-                Box::pin(async move { self.head_manifest_at(&route).await })
-            })
-            .await?;
-        Ok(found.map(|(h, _)| h))
-    }
-
-    /// [`RegistryClient::head_manifest_at`] through the cache: one place only.
-    pub async fn head_manifest_at(&self, route: &Route) -> Result<HeadResult> {
-        let caller = self.inner.caller(route);
-        match &route.image().digest {
-            Some(digest) => {
-                if let Some(m) = self.inner.manifest(&caller.manifest_key(digest)).await {
-                    if self.inner.access(&caller).await == Freshness::Fresh {
-                        return Ok(Some(head_of(&m)));
-                    }
-                }
-                self.inner.head_digest(&caller, digest).await
-            }
-            None => {
-                if let Some(entry) = self.inner.fresh_tag_for(&caller).await {
-                    return Ok(Some(entry_head(&entry)));
-                }
-                match self.inner.resolve_tag(&caller, Want::Head).await? {
-                    TagOutcome::Found { entry, .. } => Ok(Some(entry_head(&entry))),
-                    TagOutcome::Missing => Ok(None),
-                }
-            }
-        }
-    }
-
     /// [`RegistryClient::get_blob`] through the cache (image configs: small blobs), mirrors
     /// first.
     pub async fn get_blob(
@@ -381,20 +335,18 @@ impl ManifestCache {
     }
 
     /// The entries' total weight in bytes, after moka's pending maintenance (evictions) ran.
-    pub async fn weighted_size(&self) -> u64 {
+    #[cfg(test)]
+    async fn weighted_size(&self) -> u64 {
         self.inner.entries.run_pending_tasks().await;
         self.inner.entries.weighted_size()
     }
 
     /// The number of entries, after moka's pending maintenance ran.
-    pub async fn entry_count(&self) -> u64 {
+    #[cfg(test)]
+    async fn entry_count(&self) -> u64 {
         self.inner.entries.run_pending_tasks().await;
         self.inner.entries.entry_count()
     }
-}
-
-fn entry_head(e: &TagEntry) -> (String, String, u64) {
-    (e.digest.clone(), e.media_type.clone(), e.size)
 }
 
 /// The resolution a GET of a tag gives: the manifest it returned, as of `at`.
@@ -510,7 +462,7 @@ impl Inner {
             let target = caller.route.with_digest(&entry.digest);
             return self.load_manifest(caller, target).await;
         }
-        match self.resolve_tag(caller, Want::Manifest).await? {
+        match self.resolve_tag(caller).await? {
             TagOutcome::Found {
                 manifest: Some(m), ..
             } => Ok(m),
@@ -544,9 +496,10 @@ impl Inner {
         self.load_manifest(caller, caller.route.clone()).await
     }
 
-    /// Revalidates (HEAD) or first resolves (GET, or HEAD for [`Want::Head`]) the caller's tag
-    /// with the caller's credentials, once per (tag, identity) at a time; stale-if-error.
-    async fn resolve_tag(self: &Arc<Self>, caller: &Caller, want: Want) -> Result<TagOutcome> {
+    /// Revalidates (HEAD) or first resolves (GET: one request gives resolution and bytes) the
+    /// caller's tag with the caller's credentials, once per (tag, identity) at a time;
+    /// stale-if-error.
+    async fn resolve_tag(self: &Arc<Self>, caller: &Caller) -> Result<TagOutcome> {
         let inner = Arc::clone(self);
         let c = caller.clone();
         let key = (caller.tag_key(), caller.who);
@@ -569,7 +522,7 @@ impl Inner {
                             });
                         }
                     }
-                    let result = if known.is_some() || want == Want::Head {
+                    let result = if known.is_some() {
                         inner.head_tag(&c, started).await
                     } else {
                         inner.get_tag(&c, started).await

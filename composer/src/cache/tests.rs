@@ -70,14 +70,14 @@ fn access(credentials: &Credentials) -> Access<'_> {
 /// Puts `m` in the cache as `NOWHERE/app:v1`, resolved at `at`, read by `credentials` at `at`.
 async fn seed(cache: &ManifestCache, m: &RawManifest, credentials: &Credentials, at: Instant) {
     let image = ImageRef::parse(&format!("{NOWHERE}/app:v1")).unwrap_or_else(|e| panic!("{e}"));
-    let routes = cache
+    // No mirrors: the one place a read goes is the write route.
+    let route = cache
         .inner
         .client
-        .read_routes(&image, &access(credentials))
+        .write_route(&image, &access(credentials))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let route = routes.last().unwrap_or_else(|| panic!("no route"));
-    let caller = cache.inner.caller(route);
+    let caller = cache.inner.caller(&route);
     let m = Arc::new(m.clone());
     cache
         .inner
@@ -106,15 +106,6 @@ async fn a_fresh_tag_for_a_confirmed_identity_needs_no_io() {
     let by_digest = tagged().with_digest(&m.digest);
     let got = c.get_manifest(&by_digest, &access(&alice)).await;
     assert_eq!(got.map(|g| g.digest), Ok(m.digest.clone()));
-    let head = c.head_manifest(&tagged(), &access(&alice)).await;
-    assert_eq!(
-        head,
-        Ok(Some((
-            m.digest.clone(),
-            m.media_type.clone(),
-            m.bytes.len() as u64
-        )))
-    );
 }
 
 #[tokio::test]
@@ -138,7 +129,6 @@ async fn another_identity_must_reach_the_registry_itself() {
         assert!(e.cause().contains("connection refused"), "{e}");
         let by_digest = tagged().with_digest(&manifest().digest);
         assert!(c.get_manifest(&by_digest, &access(&other)).await.is_err());
-        assert!(c.head_manifest(&tagged(), &access(&other)).await.is_err());
     }
 }
 
@@ -215,13 +205,13 @@ async fn the_byte_budget_holds() {
     let max = 64 << 10;
     let c = cache(&settings(max, Duration::from_secs(60), Duration::ZERO));
     let anon = Credentials::anonymous();
-    let routes = c
+    let route = c
         .inner
         .client
-        .read_routes(&tagged(), &access(&anon))
+        .write_route(&tagged(), &access(&anon))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let caller = c.inner.caller(&routes[0]);
+    let caller = c.inner.caller(&route);
     for i in 0..200u32 {
         let digest = format!("sha256:{i:064x}");
         c.inner
@@ -289,7 +279,6 @@ fn caches_and_their_futures_cross_threads() {
     let a = access(&anon);
     let image = tagged();
     assert_send(&c.get_manifest(&image, &a));
-    assert_send(&c.head_manifest(&image, &a));
     assert_send(&c.get_blob(&image, "sha256:00", &a));
     assert!(format!("{c:?}").starts_with("ManifestCache"));
 }

@@ -94,18 +94,6 @@ pub struct Plan {
     pub write_index: bool,
 }
 
-impl Plan {
-    /// Counts of blob actions: (mounted, checked then copied, copied).
-    pub fn blob_counts(&self) -> (usize, usize, usize) {
-        let count = |a| self.blobs.iter().filter(|s| s.action == a).count();
-        (
-            count(BlobAction::Mount),
-            count(BlobAction::CheckThenCopy),
-            count(BlobAction::Copy),
-        )
-    }
-}
-
 /// What the destination already holds.
 #[derive(Debug, Clone, Default)]
 pub struct DestinationState {
@@ -240,6 +228,16 @@ mod tests {
         ImageRef::parse(s).expect("ref")
     }
 
+    /// Counts of blob actions: (mounted, checked then copied, copied).
+    fn blob_counts(p: &Plan) -> (usize, usize, usize) {
+        let count = |a| p.blobs.iter().filter(|s| s.action == a).count();
+        (
+            count(BlobAction::Mount),
+            count(BlobAction::CheckThenCopy),
+            count(BlobAction::Copy),
+        )
+    }
+
     #[test]
     fn same_registry_mounts_other_registry_checks_then_copies() {
         let ms = vec![
@@ -254,16 +252,16 @@ mod tests {
             ["c1", "base", "l1", "c2", "l2"],
             "deduplicated, first-use order"
         );
-        assert_eq!(p.blob_counts(), (5, 0, 0));
+        assert_eq!(blob_counts(&p), (5, 0, 0));
         let p = plan(&ms, &dest("r2:5000/new:v1"), &state, "idx");
-        assert_eq!(p.blob_counts(), (0, 5, 0));
+        assert_eq!(blob_counts(&p), (0, 5, 0));
         let fresh = DestinationState {
             new_repository: true,
             ..Default::default()
         };
         let p = plan(&ms, &dest("r2:5000/new:v1"), &fresh, "idx");
         assert_eq!(
-            p.blob_counts(),
+            blob_counts(&p),
             (0, 0, 5),
             "a new repository has no blob to ask about"
         );

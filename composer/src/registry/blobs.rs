@@ -224,18 +224,6 @@ enum Body {
 }
 
 impl RegistryClient {
-    /// [`RegistryClient::blob_exists_at`] at `repo`'s primary location (after rewrites), never
-    /// a mirror: existence checks answer what a push destination has.
-    pub async fn blob_exists(
-        &self,
-        repo: &ImageRef,
-        digest: &str,
-        access: &Access<'_>,
-    ) -> Result<Option<u64>> {
-        let route = self.write_route(repo, access).await?;
-        self.blob_exists_at(&route, digest).await
-    }
-
     /// HEADs a blob in the route's repository: `Some(size)` when the registry has it there,
     /// `None` on 404. Transient failures are retried under the push policy.
     pub async fn blob_exists_at(&self, route: &Route, digest: &str) -> Result<Option<u64>> {

@@ -48,11 +48,6 @@ impl Challenge {
         self.param("service")
     }
 
-    /// `scope`: what the registry says the request needed.
-    pub fn scope(&self) -> Option<&str> {
-        self.param("scope")
-    }
-
     /// `error` (RFC 6750: `invalid_token`, `insufficient_scope`, ...).
     pub fn error(&self) -> Option<&str> {
         self.param("error")
@@ -282,7 +277,7 @@ mod tests {
         assert_eq!(c.scheme, Scheme::Bearer);
         assert_eq!(c.realm(), Some("http://127.0.0.1:5004/token"));
         assert_eq!(c.service(), Some("testbed-registry"));
-        assert_eq!(c.scope(), Some("repository:app:pull"));
+        assert_eq!(c.param("scope"), Some("repository:app:pull"));
         assert_eq!(c.error(), None);
     }
 
@@ -291,7 +286,10 @@ mod tests {
         let c = one(
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push",error="insufficient_scope""#,
         );
-        assert_eq!(c.scope(), Some("repository:library/alpine:pull,push"));
+        assert_eq!(
+            c.param("scope"),
+            Some("repository:library/alpine:pull,push")
+        );
         assert_eq!(c.error(), Some("insufficient_scope"));
     }
 
@@ -318,7 +316,7 @@ mod tests {
         let c = one(r#"Bearer realm="a,b=c",service="say \"hi\", \\ ok",scope="x""#);
         assert_eq!(c.realm(), Some("a,b=c"));
         assert_eq!(c.service(), Some(r#"say "hi", \ ok"#));
-        assert_eq!(c.scope(), Some("x"));
+        assert_eq!(c.param("scope"), Some("x"));
     }
 
     #[test]
@@ -380,7 +378,7 @@ mod tests {
         let c = one(r#"Bearer realm="",service=reg.example,scope=repo"#);
         assert_eq!(c.realm(), Some(""));
         assert_eq!(c.service(), Some("reg.example"));
-        assert_eq!(c.scope(), Some("repo"));
+        assert_eq!(c.param("scope"), Some("repo"));
     }
 
     #[test]

@@ -177,18 +177,6 @@ impl RegistryClient {
         })
     }
 
-    /// True when `registry/repository` (an effective location) may be reached without
-    /// certificate verification or over plain HTTP: the client's `tls_verify` when given,
-    /// otherwise the configuration's `insecure` for the `[[registry]]` entry (or mirror) whose
-    /// location covers it (the way containers/image lets `--tls-verify` override
-    /// registries.conf).
-    pub fn is_insecure(&self, registry: &str, repository: &str, tls_verify: Option<bool>) -> bool {
-        match tls_verify {
-            Some(verify) => !verify,
-            None => self.inner.router.location_insecure(registry, repository),
-        }
-    }
-
     /// The places to try for `image`, in order (mirrors, then the primary location, for
     /// reads; the primary alone for writes), after the allow-list and rewrites.
     pub(crate) fn candidates(
@@ -227,16 +215,6 @@ impl RegistryClient {
     /// [`ErrorKind::Forbidden`] error when the configuration does not allow the registry.
     pub async fn write_route(&self, image: &ImageRef, access: &Access<'_>) -> Result<Route> {
         self.inner.router.write_route(image, access).await
-    }
-
-    /// The routes a read of `image` may take, in the order they are tried, each with its
-    /// credential chosen (which may run a credential helper).
-    pub async fn read_routes(&self, image: &ImageRef, access: &Access<'_>) -> Result<Vec<Route>> {
-        let mut routes = Vec::new();
-        for c in self.candidates(image, access, Purpose::Read)? {
-            routes.push(self.route(&c, access).await?);
-        }
-        Ok(routes)
     }
 
     /// Reads `image` from the first place that has it: `attempt` runs for each read route in
@@ -601,13 +579,13 @@ mod tests {
         assert_send(&client.get_manifest(&image, &access));
         assert_send(&client.head_manifest(&image, &access));
         assert_send(&client.get_blob(&image, "sha256:00", &access));
-        assert_send(&client.blob_exists(&image, "sha256:00", &access));
         assert_send(&client.write_route(&image, &access));
         let route = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
             .block_on(client.write_route(&image, &access))
             .expect("a route for an allowed registry");
+        assert_send(&client.blob_exists_at(&route, "sha256:00"));
         assert_send(&client.copy_blob(&image, &route, "sha256:00", 1, &access));
         let config = Bytes::from_static(b"{}");
         assert_send(&client.write_blob(&image, &route, "sha256:00", config, false));
@@ -628,11 +606,41 @@ mod tests {
             insecure: true,
             ..Default::default()
         });
+        // 127.0.0.1:5001 has no entry: reachable, and secure unless the client says otherwise.
+        config.allow_unlisted_registries = true;
         let client = RegistryClient::new(Arc::new(config)).expect("client");
-        assert!(client.is_insecure("127.0.0.1:5000", "app", None));
-        assert!(client.is_insecure("127.0.0.1:5000", "app", Some(false)));
-        assert!(!client.is_insecure("127.0.0.1:5000", "app", Some(true)));
-        assert!(!client.is_insecure("127.0.0.1:5001", "app", None));
-        assert!(client.is_insecure("127.0.0.1:5001", "app", Some(false)));
+        let creds = Credentials::anonymous();
+        let is_insecure = |reference: &str, tls_verify: Option<bool>| {
+            let image = ImageRef::parse(reference).expect("reference");
+            let access = Access {
+                credentials: &creds,
+                tls_verify,
+            };
+            let modes: Vec<bool> = [Purpose::Read, Purpose::Write]
+                .into_iter()
+                .flat_map(|purpose| {
+                    client
+                        .candidates(&image, &access, purpose)
+                        .expect("allowed")
+                        .into_iter()
+                        .map(|c| c.insecure)
+                })
+                .collect();
+            assert_eq!(
+                modes.len(),
+                2,
+                "{reference}: one place to read, one to write"
+            );
+            assert!(
+                modes.iter().all(|&m| m == modes[0]),
+                "{reference}: {modes:?}"
+            );
+            modes[0]
+        };
+        assert!(is_insecure("127.0.0.1:5000/app", None));
+        assert!(is_insecure("127.0.0.1:5000/app", Some(false)));
+        assert!(!is_insecure("127.0.0.1:5000/app", Some(true)));
+        assert!(!is_insecure("127.0.0.1:5001/app", None));
+        assert!(is_insecure("127.0.0.1:5001/app", Some(false)));
     }
 }
