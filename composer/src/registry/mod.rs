@@ -61,7 +61,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::oci::{self, RawManifest};
 use crate::reference::ImageRef;
 use route::{Candidate, Router};
-pub use route::{CredentialSource, Purpose, Route};
+pub use route::{CredentialSource, Route};
 use transport::{Target, Transport};
 
 /// The credentials and TLS choice of one operation.
@@ -177,19 +177,6 @@ impl RegistryClient {
         })
     }
 
-    /// The places to try for `image`, in order (mirrors, then the primary location, for
-    /// reads; the primary alone for writes), after the allow-list and rewrites.
-    pub(crate) fn candidates(
-        &self,
-        image: &ImageRef,
-        access: &Access<'_>,
-        purpose: Purpose,
-    ) -> Result<Vec<Candidate>> {
-        self.inner
-            .router
-            .candidates(image, access.tls_verify, purpose)
-    }
-
     /// The route of one candidate place: its credential chosen under the request's policy.
     pub(crate) async fn route(&self, candidate: &Candidate, access: &Access<'_>) -> Result<Route> {
         self.inner.router.route(candidate, access).await
@@ -198,17 +185,8 @@ impl RegistryClient {
     /// The effective reference a write to `image` goes to (after rewrites), without choosing a
     /// credential: the place the cache keys what manifold writes there by.
     pub(crate) fn write_image(&self, image: &ImageRef) -> Result<ImageRef> {
-        let candidates = self.inner.router.candidates(image, None, Purpose::Write)?;
-        candidates
-            .into_iter()
-            .last()
-            .map(|c| c.image)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("no place to write {image}"),
-                )
-            })
+        let candidate = self.inner.router.write_candidate(image, None)?;
+        Ok(candidate.image)
     }
 
     /// The route every write to `image` goes to (the primary location, after rewrites), or a
@@ -227,7 +205,10 @@ impl RegistryClient {
         access: &Access<'_>,
         mut attempt: impl FnMut(Route) -> AttemptFuture<'a, T>,
     ) -> Result<Option<(T, Route)>> {
-        let candidates = self.candidates(image, access, Purpose::Read)?;
+        let candidates = self
+            .inner
+            .router
+            .read_candidates(image, access.tls_verify)?;
         let mut failures = Failures::default();
         let count = candidates.len();
         let mut last_error = None;
@@ -609,23 +590,12 @@ mod tests {
         // 127.0.0.1:5001 has no entry: reachable, and secure unless the client says otherwise.
         config.allow_unlisted_registries = true;
         let client = RegistryClient::new(Arc::new(config)).expect("client");
-        let creds = Credentials::anonymous();
         let is_insecure = |reference: &str, tls_verify: Option<bool>| {
             let image = ImageRef::parse(reference).expect("reference");
-            let access = Access {
-                credentials: &creds,
-                tls_verify,
-            };
-            let modes: Vec<bool> = [Purpose::Read, Purpose::Write]
-                .into_iter()
-                .flat_map(|purpose| {
-                    client
-                        .candidates(&image, &access, purpose)
-                        .expect("allowed")
-                        .into_iter()
-                        .map(|c| c.insecure)
-                })
-                .collect();
+            let router = &client.inner.router;
+            let read = router.read_candidates(&image, tls_verify).expect("allowed");
+            let write = router.write_candidate(&image, tls_verify).expect("allowed");
+            let modes: Vec<bool> = read.iter().chain([&write]).map(|c| c.insecure).collect();
             assert_eq!(
                 modes.len(),
                 2,

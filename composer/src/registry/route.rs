@@ -40,15 +40,6 @@ use crate::credentials::{Auth, CredentialPolicy, Credentials};
 use crate::error::{Error, ErrorKind, Result};
 use crate::reference::{ImageRef, DEFAULT_REGISTRY};
 
-/// What a route is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Reading: mirrors first, then the primary location.
-    Read,
-    /// Writing (a push destination): the primary location only.
-    Write,
-}
-
 /// Where the credential of a route comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CredentialSource {
@@ -173,47 +164,67 @@ impl Router {
         Err(Error::new(ErrorKind::Forbidden, message))
     }
 
-    /// The places to try for `image`, in order: for [`Purpose::Read`] its mirrors that serve
-    /// this kind of reference, then its primary location; for [`Purpose::Write`] the primary
-    /// location alone.
-    pub(crate) fn candidates(
+    /// The places a read of `image` tries, in order: its mirrors that serve this kind of
+    /// reference, then its primary location ([`Router::write_candidate`]).
+    pub(crate) fn read_candidates(
         &self,
         image: &ImageRef,
         tls_verify: Option<bool>,
-        purpose: Purpose,
     ) -> Result<Vec<Candidate>> {
         self.check_allowed(image)?;
-        let mut places: Vec<(ImageRef, bool)> = Vec::new();
-        match self.config.prefix_entry(&image.registry, &image.repository) {
-            Some(entry) => {
-                if purpose == Purpose::Read {
-                    for m in entry.mirrors.iter().filter(|m| serves(entry, m, image)) {
-                        let at = relocate(image, entry.effective_prefix(), &m.location)?;
-                        places.push((at, m.insecure));
-                    }
-                }
-                let primary = if entry.rewrites() {
-                    relocate(image, entry.effective_prefix(), &entry.location)?
-                } else {
-                    image.clone()
-                };
-                places.push((primary, false));
+        let entry = self.config.prefix_entry(&image.registry, &image.repository);
+        let mut places = Vec::new();
+        if let Some(entry) = entry {
+            for m in entry.mirrors.iter().filter(|m| serves(entry, m, image)) {
+                let at = relocate(image, entry.effective_prefix(), &m.location)?;
+                places.push(self.candidate(at, m.insecure, tls_verify));
             }
-            None => places.push((image.clone(), false)),
         }
-        Ok(places
-            .into_iter()
-            .map(|(image, mirror_insecure)| {
-                let insecure = match tls_verify {
-                    Some(verify) => !verify,
-                    None => {
-                        mirror_insecure
-                            || self.location_insecure(&image.registry, &image.repository)
-                    }
-                };
-                Candidate { image, insecure }
-            })
-            .collect())
+        places.push(self.primary(image, entry, tls_verify)?);
+        Ok(places)
+    }
+
+    /// Where every write to `image` goes: its primary location (after rewrites).
+    pub(crate) fn write_candidate(
+        &self,
+        image: &ImageRef,
+        tls_verify: Option<bool>,
+    ) -> Result<Candidate> {
+        self.check_allowed(image)?;
+        let entry = self.config.prefix_entry(&image.registry, &image.repository);
+        self.primary(image, entry, tls_verify)
+    }
+
+    /// `image`'s primary location under its `[[registry]]` entry, if any: rewritten when the
+    /// entry has a prefix.
+    fn primary(
+        &self,
+        image: &ImageRef,
+        entry: Option<&RegistryEntry>,
+        tls_verify: Option<bool>,
+    ) -> Result<Candidate> {
+        let at = match entry {
+            Some(entry) if entry.rewrites() => {
+                relocate(image, entry.effective_prefix(), &entry.location)?
+            }
+            _ => image.clone(),
+        };
+        Ok(self.candidate(at, false, tls_verify))
+    }
+
+    /// A place with its TLS mode: the client's `tls_verify` when given, else insecure when the
+    /// mirror (`mirror_insecure`) or the configuration entry covering the place says so.
+    fn candidate(
+        &self,
+        image: ImageRef,
+        mirror_insecure: bool,
+        tls_verify: Option<bool>,
+    ) -> Candidate {
+        let insecure = match tls_verify {
+            Some(verify) => !verify,
+            None => mirror_insecure || self.location_insecure(&image.registry, &image.repository),
+        };
+        Candidate { image, insecure }
     }
 
     /// The route for a candidate: its credential chosen under the request's policy.
@@ -232,14 +243,8 @@ impl Router {
 
     /// The one route a write to `image` goes to.
     pub(crate) async fn write_route(&self, image: &ImageRef, access: &Access<'_>) -> Result<Route> {
-        let candidates = self.candidates(image, access.tls_verify, Purpose::Write)?;
-        let candidate = candidates.last().ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("no place to write {image}"),
-            )
-        })?;
-        self.route(candidate, access).await
+        let candidate = self.write_candidate(image, access.tls_verify)?;
+        self.route(&candidate, access).await
     }
 
     /// True when `registry/repository` may be reached insecurely by the configuration alone:
@@ -376,20 +381,33 @@ mod tests {
         ImageRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
-    fn places(router: &Router, s: &str, purpose: Purpose) -> Vec<String> {
+    fn place(c: &Candidate) -> String {
+        format!("{}{}", c.image, if c.insecure { " (insecure)" } else { "" })
+    }
+
+    /// The places a read of `s` tries.
+    fn places(router: &Router, s: &str) -> Vec<String> {
         router
-            .candidates(&r(s), None, purpose)
+            .read_candidates(&r(s), None)
             .unwrap_or_else(|e| panic!("{s}: {e}"))
-            .into_iter()
-            .map(|c| format!("{}{}", c.image, if c.insecure { " (insecure)" } else { "" }))
+            .iter()
+            .map(place)
             .collect()
+    }
+
+    /// The place writes to `s` go, as a one-element list like [`places`].
+    fn write_place(router: &Router, s: &str) -> Vec<String> {
+        let c = router
+            .write_candidate(&r(s), None)
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        vec![place(&c)]
     }
 
     #[test]
     fn no_entries_allow_everything_unchanged() {
         let router = router(vec![], false);
         assert_eq!(
-            places(&router, "127.0.0.1:5009/app:1", Purpose::Read),
+            places(&router, "127.0.0.1:5009/app:1"),
             vec!["127.0.0.1:5009/app:1"]
         );
     }
@@ -398,7 +416,7 @@ mod tests {
     fn unlisted_registries_are_forbidden_with_the_key_to_add() {
         let router = router(vec![entry("127.0.0.1:5001"), entry("quay.io/team")], false);
         let e = router
-            .candidates(&r("127.0.0.1:5009/app:1"), Some(false), Purpose::Read)
+            .read_candidates(&r("127.0.0.1:5009/app:1"), Some(false))
             .expect_err("unlisted");
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert_eq!(
@@ -406,20 +424,16 @@ mod tests {
             "registry 127.0.0.1:5009 is not in manifold's configuration: add [[registry]] location = \"127.0.0.1:5009\" (or set allow_unlisted_registries = true)"
         );
         let e = router
-            .candidates(&r("quay.io/other/app"), None, Purpose::Write)
+            .write_candidate(&r("quay.io/other/app"), None)
             .expect_err("other namespace");
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert!(
             e.message().contains("location = \"quay.io/other/app\""),
             "{e}"
         );
-        assert!(router
-            .candidates(&r("quay.io/team/app"), None, Purpose::Write)
-            .is_ok());
+        assert!(router.write_candidate(&r("quay.io/team/app"), None).is_ok());
         let open = self::router(vec![entry("127.0.0.1:5001")], true);
-        assert!(open
-            .candidates(&r("127.0.0.1:5009/app"), None, Purpose::Read)
-            .is_ok());
+        assert!(open.read_candidates(&r("127.0.0.1:5009/app"), None).is_ok());
     }
 
     #[test]
@@ -441,21 +455,17 @@ mod tests {
             false,
         );
         assert_eq!(
-            places(&router, "alpine:3", Purpose::Read),
+            places(&router, "alpine:3"),
             vec!["127.0.0.1:5003/mirror/library/alpine:3 (insecure)"]
         );
         let d = crate::oci::sha256_digest(b"x");
         assert_eq!(
-            places(&router, &format!("docker.io/team/app@{d}"), Purpose::Write),
+            write_place(&router, &format!("docker.io/team/app@{d}")),
             vec![format!("127.0.0.1:5003/hub/team/app@{d}")]
         );
         // The rewritten location itself is configured, so it may be named directly.
         assert_eq!(
-            places(
-                &router,
-                "127.0.0.1:5003/mirror/library/alpine:3",
-                Purpose::Read
-            ),
+            places(&router, "127.0.0.1:5003/mirror/library/alpine:3"),
             vec!["127.0.0.1:5003/mirror/library/alpine:3 (insecure)"]
         );
     }
@@ -477,7 +487,7 @@ mod tests {
         ];
         let router = router(vec![hub.clone()], false);
         assert_eq!(
-            places(&router, "alpine:3", Purpose::Read),
+            places(&router, "alpine:3"),
             vec![
                 "127.0.0.1:5004/library/alpine:3 (insecure)",
                 "docker.io/library/alpine:3"
@@ -485,7 +495,7 @@ mod tests {
         );
         let d = crate::oci::sha256_digest(b"x");
         assert_eq!(
-            places(&router, &format!("alpine@{d}"), Purpose::Read),
+            places(&router, &format!("alpine@{d}")),
             vec![
                 format!("127.0.0.1:5004/library/alpine@{d} (insecure)"),
                 format!("mirror.example/hub/library/alpine@{d}"),
@@ -493,25 +503,22 @@ mod tests {
             ]
         );
         assert_eq!(
-            places(&router, "alpine:3", Purpose::Write),
+            write_place(&router, "alpine:3"),
             vec!["docker.io/library/alpine:3"]
         );
         // A source recorded at the mirror is allowed and keeps the mirror's TLS setting.
         assert_eq!(
-            places(&router, "127.0.0.1:5004/library/alpine:3", Purpose::Read),
+            places(&router, "127.0.0.1:5004/library/alpine:3"),
             vec!["127.0.0.1:5004/library/alpine:3 (insecure)"]
         );
         hub.mirrors[1].pull_from_mirror = None;
         hub.mirror_by_digest_only = true;
         let router = self::router(vec![hub], false);
         assert_eq!(
-            places(&router, "alpine:3", Purpose::Read),
+            places(&router, "alpine:3"),
             vec!["docker.io/library/alpine:3"]
         );
-        assert_eq!(
-            places(&router, &format!("alpine@{d}"), Purpose::Read).len(),
-            3
-        );
+        assert_eq!(places(&router, &format!("alpine@{d}")).len(), 3);
     }
 
     #[test]
@@ -520,7 +527,7 @@ mod tests {
         e.insecure = true;
         let router = router(vec![e], false);
         let c = router
-            .candidates(&r("127.0.0.1:5001/a"), Some(true), Purpose::Read)
+            .read_candidates(&r("127.0.0.1:5001/a"), Some(true))
             .expect("allowed");
         assert!(!c[0].insecure);
     }
