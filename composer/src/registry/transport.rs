@@ -466,6 +466,35 @@ impl Transport {
         Ok((on_origin, authorization, request))
     }
 
+    /// Sends one request to `dest` at `endpoint`, authenticated when it is on the registry's
+    /// origin (`fresh`: not with a cached token). Returns the response, whether it came from
+    /// the origin and the authorization sent, for the caller's 401 handling.
+    async fn send_once(
+        &self,
+        endpoint: &Endpoint,
+        target: &Target<'_>,
+        method: &Method,
+        dest: Dest<'_>,
+        fresh: bool,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<(Response, bool, Authorization), Failure> {
+        let url = Self::resolve(endpoint, dest)?;
+        let (on_origin, authorization, request) = self
+            .authorized_request(endpoint, target, method, &url, fresh, build)
+            .await?;
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| self.request_failure(target, method, &url, dest, on_origin, &e))?;
+        tracing::debug!(
+            %method,
+            url = %errors::without_query(&url),
+            status = resp.status().as_u16(),
+            "registry request"
+        );
+        Ok((resp, on_origin, authorization))
+    }
+
     /// One attempt at a request with a replayable body: authenticated, and sent a second time
     /// after a 401 that teaches something new (a challenge the ping did not show, or a cached
     /// token the registry no longer accepts). No retries of transient failures here; those are
@@ -481,22 +510,9 @@ impl Transport {
         let mut fresh = false;
         let mut retried = false;
         loop {
-            let url = Self::resolve(&endpoint, dest)?;
-            let (on_origin, authorization, request) = self
-                .authorized_request(&endpoint, target, &method, &url, fresh, &build)
+            let (resp, on_origin, authorization) = self
+                .send_once(&endpoint, target, &method, dest, fresh, &build)
                 .await?;
-            let resp = match request.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(self.request_failure(target, &method, &url, dest, on_origin, &e))
-                }
-            };
-            tracing::debug!(
-                %method,
-                url = %errors::without_query(&url),
-                status = resp.status().as_u16(),
-                "registry request"
-            );
             if resp.status() != StatusCode::UNAUTHORIZED || retried || !on_origin {
                 return Ok(resp);
             }
@@ -576,20 +592,9 @@ impl Transport {
         build: impl FnOnce(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, Failure> {
         let endpoint = self.endpoint(target.registry, target.insecure).await?;
-        let url = Self::resolve(&endpoint, dest)?;
-        let (on_origin, authorization, request) = self
-            .authorized_request(&endpoint, target, &method, &url, false, build)
+        let (resp, on_origin, authorization) = self
+            .send_once(&endpoint, target, &method, dest, false, build)
             .await?;
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| self.request_failure(target, &method, &url, dest, on_origin, &e))?;
-        tracing::debug!(
-            %method,
-            url = %errors::without_query(&url),
-            status = resp.status().as_u16(),
-            "registry request"
-        );
         if resp.status() == StatusCode::UNAUTHORIZED
             && on_origin
             && self
