@@ -1317,11 +1317,14 @@ mod tests {
 
     /// uid 1 shares with uid 3; uid 2 and uid 3 share nothing.
     fn team_policy() -> Policy {
-        Policy::from_rules(&[
-            rule("uid:1", &["uid:3"]),
-            rule("uid:2", &[]),
-            rule("uid:3", &[]),
-        ])
+        Policy::from_rules(
+            &[
+                rule("uid:1", &["uid:3"]),
+                rule("uid:2", &[]),
+                rule("uid:3", &[]),
+            ],
+            None,
+        )
         .expect("valid policy")
     }
 
@@ -1393,7 +1396,7 @@ mod tests {
             catalog.resolve_for("beta", &Viewer::ALL).as_deref(),
             Ok(b.id.as_str())
         );
-        let open = Policy::default();
+        let open = Policy::from_rules(&[], None).expect("no rules");
         assert_eq!(
             catalog
                 .resolve_for("beta", &Viewer::new(&one, &open))
@@ -1441,7 +1444,7 @@ mod tests {
             Ok(l3.id.as_str())
         );
         // Without a policy names are unique across the store, as in podman.
-        let open_policy = Policy::default();
+        let open_policy = Policy::from_rules(&[], None).expect("no rules");
         let e = catalog
             .create_for(name, &Viewer::new(&two, &open_policy))
             .await

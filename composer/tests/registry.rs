@@ -387,13 +387,7 @@ fn config_with(registries: Vec<RegistryEntry>, max_manifest_size: Option<u64>) -
         FileConfig::default(),
         "<test>",
         &Overrides::default(),
-        &Environment {
-            is_root: false,
-            xdg_runtime_dir: None,
-            xdg_data_home: None,
-            home: None,
-            vars: None,
-        },
+        &Environment::default(),
     )
     .unwrap_or_else(|e| panic!("test config: {e:?}"));
     config.registries = registries;

@@ -269,7 +269,8 @@ pub struct FileConfig {
     /// Registries.
     #[serde(default, rename = "registry", skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryEntry>,
-    /// Who may do what (`[[policy]]`); none: everyone may do everything.
+    /// Who may do what (`[[policy]]`); none: everyone may do everything, and the configured
+    /// registry credentials serve only manifold's own user and root.
     #[serde(default, rename = "policy", skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<policy::PolicyRule>,
 }
@@ -290,6 +291,9 @@ pub struct Overrides {
 pub struct Environment {
     /// Running as root.
     pub is_root: bool,
+    /// manifold's effective user ID. Without `[[policy]]` the configured registry credentials
+    /// serve this user and root only; `None` (not known) leaves them to root.
+    pub euid: Option<u32>,
     /// `$XDG_RUNTIME_DIR`.
     pub xdg_runtime_dir: Option<PathBuf>,
     /// `$XDG_DATA_HOME`.
@@ -309,8 +313,10 @@ impl Environment {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
+        let euid = nix::unistd::geteuid().as_raw();
         Environment {
-            is_root: is_root(),
+            is_root: euid == 0,
+            euid: Some(euid),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
@@ -325,13 +331,6 @@ impl Environment {
             None => std::env::var(name).ok(),
         }
     }
-}
-
-fn is_root() -> bool {
-    // /proc/self is owned by the effective user.
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
 
 /// The effective configuration: the file's values, the overrides and the defaults, validated.
@@ -351,7 +350,8 @@ pub struct Config {
     pub socket_group: Option<SocketGroup>,
     /// The certificate and key of `tls://` listeners, and the CA of client certificates.
     pub tls: Option<TlsFiles>,
-    /// Who may do what; empty: everyone may do everything.
+    /// Who may do what; empty: everyone may do everything, and the configured registry
+    /// credentials serve only manifold's own user and root.
     pub policy: policy::Policy,
     /// Worker threads of the HTTP server.
     pub threads: usize,
@@ -517,7 +517,7 @@ impl Config {
                 }
             }
         }
-        let policy = policy::Policy::from_rules(&file.policy)
+        let policy = policy::Policy::from_rules(&file.policy, env.euid)
             .map_err(|(key, problem)| err(source, &key, problem))?;
         let threads = file.threads.unwrap_or(2);
         if threads == 0 {
@@ -541,6 +541,16 @@ impl Config {
             cache: file.cache,
             registries,
         })
+    }
+
+    /// True when manifold has registry credentials of its own: an `auth_file`, or a
+    /// `[[registry]]` entry with `credentials` or a `credential_helper`.
+    pub fn has_configured_credentials(&self) -> bool {
+        self.auth_file.is_some()
+            || self
+                .registries
+                .iter()
+                .any(|r| r.credentials.is_some() || r.credential_helper.is_some())
     }
 
     /// The `[[registry]]` entry whose `location` covers `registry/repository`, the most

@@ -1,15 +1,22 @@
 //! Who a client is and what it may do: identities, `[[policy]]` rules, and the decisions made
 //! from them.
 //!
-//! Everything here is pure: the proxy establishes an [`Identity`] from the connection (unix
-//! socket peer credentials, a verified client certificate, a loopback address), [`Policy::grant`]
-//! turns it into a [`Grant`], and the composer asks the grant before every registry read and
-//! write, and [`Policy::sees`] before showing a list.
+//! Everything here is pure: the proxy establishes an [`Identity`] from the connection (the user
+//! behind a unix socket or a loopback TCP connection, a verified client certificate, a loopback
+//! address), [`Policy::grant`] turns it into a [`Grant`], and the composer asks the grant before
+//! every registry read and write, and [`Policy::sees`] before showing a list.
+//!
+//! Everything fails closed: a [`Grant`] nobody decided ([`Grant::default`]) allows nothing, and
+//! the grant that allows everything is the named [`Grant::unrestricted`], which only a policy
+//! without rules hands out.
 //!
 //! The rules, in the order an operator reads them:
-//! * No `[[policy]]` at all: every identity may do everything (a single-user manifold), and every
-//!   list is visible to every client. Owners are still recorded, so a policy added later applies
-//!   to lists created before it.
+//! * No `[[policy]]` at all: every identity may pull and push everywhere (a single-user
+//!   manifold), and every list is visible to every client. Owners are still recorded, so a
+//!   policy added later applies to lists created before it. manifold's configured registry
+//!   credentials, though, serve only root (`uid:0`) and the user manifold runs as: every other
+//!   client reaches registries with its own credentials or none, so a shared machine's users do
+//!   not borrow the operator's.
 //! * Otherwise the **first** rule whose `identity` matches applies, and only that rule: put the
 //!   specific rules (`uid:1000`, `cert:CN=runner`) before the general ones (`gid:100`, `*`).
 //! * An identity no rule matches may do nothing at all (403 on every call).
@@ -29,16 +36,20 @@ use serde::{Deserialize, Serialize};
 /// Who a client is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Identity {
-    /// A peer on a unix socket, by the credentials the kernel reports for it (`SO_PEERCRED`).
+    /// A user of this machine, as the kernel knows it: the peer of a unix socket
+    /// (`SO_PEERCRED`), or the owner of the client socket of a loopback TCP connection.
     Unix {
-        /// The peer's user ID.
+        /// The user ID.
         uid: u32,
-        /// The peer's (primary) group ID; `None` when not known (a record that lacks it).
+        /// The group ID: the peer process's group on a unix socket, the user's primary group
+        /// over loopback TCP; `None` when not known (a record that lacks it, a user the user
+        /// database does not list).
         gid: Option<u32>,
     },
     /// A TLS client, by the subject of its verified client certificate (`CN=runner`).
     Cert(String),
-    /// A client connected over TCP from a loopback address, without a client certificate.
+    /// A client connected over TCP from a loopback address, without a client certificate,
+    /// whose user the kernel could not tell.
     Local,
     /// Anyone else: a remote TCP client without a client certificate.
     Anonymous,
@@ -116,13 +127,13 @@ fn parse_id(s: &str) -> Option<u32> {
 /// Which identities a rule (or a `share_lists_with` entry) names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityPattern {
-    /// `uid:N`: the unix peer with this user ID.
+    /// `uid:N`: the local user with this user ID (unix socket or loopback TCP).
     Uid(u32),
-    /// `gid:N`: unix peers whose group ID (as `SO_PEERCRED` reports it) is N.
+    /// `gid:N`: local users whose group ID is N (see [`Identity::Unix`]).
     Gid(u32),
     /// `cert:SUBJECT`: TLS clients whose verified certificate has this subject (`CN=runner`).
     Cert(String),
-    /// `local`: loopback TCP clients without a client certificate.
+    /// `local`: loopback TCP clients without a client certificate whose user is not known.
     Local,
     /// `anonymous`: every other client.
     Anonymous,
@@ -322,10 +333,15 @@ pub struct Rule {
 }
 
 /// The validated `[[policy]]` rules, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// There is no default: a policy without rules opens pull and push to everyone, so it is only
+/// ever built on purpose, by [`Policy::from_rules`] of the `[[policy]]` tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     rules: Vec<Rule>,
     written: Vec<PolicyRule>,
+    /// manifold's effective user ID, which configured credentials serve when there are no rules.
+    own_uid: Option<u32>,
 }
 
 /// A refusal: the message says who may not do what, and which rule decided.
@@ -347,8 +363,9 @@ impl std::error::Error for Denial {}
 pub type PolicyError = (String, String);
 
 impl Policy {
-    /// Validates the rules as written.
-    pub fn from_rules(written: &[PolicyRule]) -> Result<Policy, PolicyError> {
+    /// Validates the rules as written. `own_uid` is manifold's effective user ID (`None`: not
+    /// known): without rules, configured registry credentials serve it and root only.
+    pub fn from_rules(written: &[PolicyRule], own_uid: Option<u32>) -> Result<Policy, PolicyError> {
         let mut rules = Vec::with_capacity(written.len());
         for (index, w) in written.iter().enumerate() {
             let key = |field: &str| format!("policy[{index}].{field}");
@@ -383,10 +400,11 @@ impl Policy {
         Ok(Policy {
             rules,
             written: written.to_vec(),
+            own_uid,
         })
     }
 
-    /// True when there are no rules: everyone may do everything.
+    /// True when there are no rules: everyone may pull and push everywhere.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -406,10 +424,13 @@ impl Policy {
         self.rules.iter().find(|r| r.identity.matches(identity))
     }
 
-    /// What `identity` may do, or the refusal when no rule applies to it.
+    /// What `identity` may do, or the refusal when no rule applies to it. Without rules:
+    /// everything, and the configured registry credentials only for root and manifold's own
+    /// user.
     pub fn grant(&self, identity: &Identity) -> Result<Grant, Denial> {
         if self.is_empty() {
-            return Ok(Grant::unrestricted(identity.clone()));
+            let lend = self.owner_or_root(identity);
+            return Ok(Grant::unrestricted(identity.clone(), lend));
         }
         match self.rule_for(identity) {
             Some(rule) => Ok(Grant {
@@ -428,6 +449,40 @@ impl Policy {
                 ),
             }),
         }
+    }
+
+    /// True when `identity` is root or the user manifold runs as: whom configured registry
+    /// credentials serve when there are no rules. Only the kernel's word counts (a unix-socket
+    /// peer, the owner of a loopback TCP client socket); `local` is not manifold's user.
+    fn owner_or_root(&self, identity: &Identity) -> bool {
+        matches!(identity, Identity::Unix { uid, .. } if *uid == 0 || Some(*uid) == self.own_uid)
+    }
+
+    /// Whom the configured registry credentials serve, for the start-up log: without rules
+    /// root and manifold's own user (`uid:0, uid:1000 (manifold's own user); other clients use
+    /// their own credentials`), otherwise the rules that set `use_configured_credentials`.
+    pub fn configured_credentials_serve(&self) -> String {
+        if self.is_empty() {
+            let users = match self.own_uid {
+                Some(0) => "uid:0 (manifold's own user)".to_string(),
+                Some(uid) => format!("uid:0, uid:{uid} (manifold's own user)"),
+                None => "uid:0".to_string(),
+            };
+            return format!("{users}; other clients use their own credentials");
+        }
+        let rules: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.use_configured_credentials)
+            .map(|r| format!("policy[{}] ({})", r.index, r.identity))
+            .collect();
+        if rules.is_empty() {
+            return "nobody: no [[policy]] rule sets use_configured_credentials; clients use their own credentials".to_string();
+        }
+        format!(
+            "{}; other identities use their own credentials",
+            rules.join(", ")
+        )
     }
 
     /// True when `viewer` may see a list owned by `owner` (`None`: a list with no recorded
@@ -450,6 +505,8 @@ impl Policy {
 /// Where a grant's limits come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scope {
+    /// Nothing is allowed: a grant no policy decided.
+    Nothing,
     /// No policy: everything is allowed.
     Unrestricted,
     /// The rule at `index`, with its prefixes.
@@ -472,19 +529,34 @@ pub struct Grant {
 }
 
 impl Default for Grant {
-    /// Everything, for an anonymous caller: what a manifold without `[[policy]]` allows.
+    /// [`Grant::nothing`] for an anonymous caller: a grant that no policy decided allows no
+    /// pull, no push and no configured credentials, so a field left to its default never opens
+    /// access.
     fn default() -> Self {
-        Grant::unrestricted(Identity::Anonymous)
+        Grant::nothing(Identity::Anonymous)
     }
 }
 
 impl Grant {
-    /// Everything is allowed (no policy), configured credentials included.
-    pub fn unrestricted(identity: Identity) -> Grant {
+    /// No pull, no push, no configured credentials: for calls that reach no registry (ping,
+    /// version) from an identity the policy refuses.
+    pub fn nothing(identity: Identity) -> Grant {
+        Grant {
+            identity,
+            scope: Scope::Nothing,
+            use_configured_credentials: false,
+            prefer_client_credentials: true,
+        }
+    }
+
+    /// Every pull and push, as a manifold without `[[policy]]` allows; the configured registry
+    /// credentials only when `use_configured_credentials` (root and manifold's own user, see
+    /// [`Policy::grant`]).
+    pub fn unrestricted(identity: Identity, use_configured_credentials: bool) -> Grant {
         Grant {
             identity,
             scope: Scope::Unrestricted,
-            use_configured_credentials: true,
+            use_configured_credentials,
             prefer_client_credentials: true,
         }
     }
@@ -494,10 +566,10 @@ impl Grant {
         &self.identity
     }
 
-    /// The index of the rule that decided, `None` without a policy.
+    /// The index of the rule that decided, `None` without one.
     pub fn rule(&self) -> Option<usize> {
         match &self.scope {
-            Scope::Unrestricted => None,
+            Scope::Nothing | Scope::Unrestricted => None,
             Scope::Rule { index, .. } => Some(*index),
         }
     }
@@ -523,8 +595,21 @@ impl Grant {
     }
 
     fn check(&self, name: &str, action: Action) -> Result<(), Denial> {
-        let Scope::Rule { index, pull, push } = &self.scope else {
-            return Ok(());
+        let (verb, preposition) = match action {
+            Action::Pull => ("pull", "from"),
+            Action::Push => ("push", "to"),
+        };
+        let (index, pull, push) = match &self.scope {
+            Scope::Unrestricted => return Ok(()),
+            Scope::Nothing => {
+                return Err(Denial {
+                    message: format!(
+                    "identity {} may not {verb} {preposition} {name} (nothing was granted to it)",
+                    self.identity
+                ),
+                })
+            }
+            Scope::Rule { index, pull, push } => (index, pull, push),
         };
         let prefixes = match action {
             Action::Pull => pull,
@@ -533,10 +618,6 @@ impl Grant {
         if prefixes.iter().any(|p| p.matches(name)) {
             return Ok(());
         }
-        let (verb, preposition) = match action {
-            Action::Pull => ("pull", "from"),
-            Action::Push => ("push", "to"),
-        };
         let allowed = if prefixes.is_empty() {
             format!("policy[{index}] allows no {verb}")
         } else {
@@ -587,8 +668,11 @@ mod tests {
         }
     }
 
+    /// manifold's own user in these tests.
+    const OWN_UID: u32 = 1000;
+
     fn policy(rules: &[PolicyRule]) -> Policy {
-        Policy::from_rules(rules).expect("valid rules")
+        Policy::from_rules(rules, Some(OWN_UID)).expect("valid rules")
     }
 
     #[test]
@@ -749,7 +833,7 @@ mod tests {
     fn rule_errors_name_the_key() {
         let mut bad = rule("uid:x", &[], &[]);
         assert_eq!(
-            Policy::from_rules(&[rule("*", &[], &[]), bad.clone()])
+            Policy::from_rules(&[rule("*", &[], &[]), bad.clone()], None)
                 .expect_err("bad identity")
                 .0,
             "policy[1].identity"
@@ -757,34 +841,124 @@ mod tests {
         bad.identity = "local".into();
         bad.push = vec!["*".into(), "https://x".into()];
         assert_eq!(
-            Policy::from_rules(&[bad.clone()]).expect_err("bad push").0,
+            Policy::from_rules(&[bad.clone()], None)
+                .expect_err("bad push")
+                .0,
             "policy[0].push[1]"
         );
         bad.push.clear();
         bad.pull = vec!["".into()];
         assert_eq!(
-            Policy::from_rules(&[bad.clone()]).expect_err("bad pull").0,
+            Policy::from_rules(&[bad.clone()], None)
+                .expect_err("bad pull")
+                .0,
             "policy[0].pull[0]"
         );
         bad.pull.clear();
         bad.share_lists_with = vec!["uid:1".into(), "nobody".into()];
         assert_eq!(
-            Policy::from_rules(&[bad]).expect_err("bad share").0,
+            Policy::from_rules(&[bad], None).expect_err("bad share").0,
             "policy[0].share_lists_with[1]"
         );
     }
 
     #[test]
     fn without_rules_everything_is_allowed() {
-        let p = Policy::default();
+        let p = policy(&[]);
         assert!(p.is_empty());
         let g = p.grant(&Identity::Anonymous).expect("allowed");
         assert_eq!(g.rule(), None);
-        assert!(g.use_configured_credentials);
         assert!(g.may_pull("any/thing"));
         assert!(g.may_push("any/thing"));
         assert!(p.sees(&Identity::Anonymous, Some(&unix(1, 1))));
-        assert_eq!(Grant::default(), Grant::unrestricted(Identity::Anonymous));
+        assert_eq!(g, Grant::unrestricted(Identity::Anonymous, false));
+    }
+
+    #[test]
+    fn without_rules_configured_credentials_serve_only_root_and_manifolds_user() {
+        let p = policy(&[]);
+        let lent = |identity: &Identity| {
+            p.grant(identity)
+                .expect("allowed")
+                .use_configured_credentials
+        };
+        assert!(lent(&unix(0, 0)), "root");
+        assert!(lent(&unix(OWN_UID, 100)), "manifold's own user");
+        assert!(lent(&Identity::Unix {
+            uid: OWN_UID,
+            gid: None
+        }));
+        for other in [
+            unix(1001, 100),
+            unix(65534, 65534),
+            Identity::Local,
+            Identity::Anonymous,
+            cert("runner"),
+        ] {
+            assert!(!lent(&other), "{other}");
+        }
+        // Not knowing manifold's user leaves them to root.
+        let unknown = Policy::from_rules(&[], None).expect("no rules");
+        assert!(
+            unknown
+                .grant(&unix(0, 0))
+                .expect("allowed")
+                .use_configured_credentials
+        );
+        assert!(
+            !unknown
+                .grant(&unix(OWN_UID, 1))
+                .expect("allowed")
+                .use_configured_credentials
+        );
+    }
+
+    #[test]
+    fn the_default_grant_denies_everything() {
+        let g = Grant::default();
+        assert_eq!(g.identity(), &Identity::Anonymous);
+        assert_eq!(g.rule(), None);
+        assert!(!g.use_configured_credentials);
+        assert!(!g.may_pull("docker.io/library/alpine"));
+        assert!(!g.may_push("127.0.0.1:5001/app"));
+        assert_eq!(
+            g.check_push("127.0.0.1:5001/app")
+                .expect_err("nothing")
+                .message,
+            "identity anonymous may not push to 127.0.0.1:5001/app (nothing was granted to it)"
+        );
+    }
+
+    #[test]
+    fn the_start_up_log_says_whom_configured_credentials_serve() {
+        assert_eq!(
+            policy(&[]).configured_credentials_serve(),
+            "uid:0, uid:1000 (manifold's own user); other clients use their own credentials"
+        );
+        assert_eq!(
+            Policy::from_rules(&[], Some(0))
+                .expect("no rules")
+                .configured_credentials_serve(),
+            "uid:0 (manifold's own user); other clients use their own credentials"
+        );
+        assert_eq!(
+            Policy::from_rules(&[], None)
+                .expect("no rules")
+                .configured_credentials_serve(),
+            "uid:0; other clients use their own credentials"
+        );
+        let mut ci = rule("cert:CN=ci", &["*"], &[]);
+        ci.use_configured_credentials = true;
+        let mut team = rule("gid:100", &["*"], &[]);
+        team.use_configured_credentials = true;
+        assert_eq!(
+            policy(&[ci, rule("uid:1000", &["*"], &["*"]), team]).configured_credentials_serve(),
+            "policy[0] (cert:CN=ci), policy[2] (gid:100); other identities use their own credentials"
+        );
+        assert_eq!(
+            policy(&[rule("*", &["*"], &[])]).configured_credentials_serve(),
+            "nobody: no [[policy]] rule sets use_configured_credentials; clients use their own credentials"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::{parse_file, Config, ConfigError, Environment, Overrides};
 pub(crate) fn env_with(vars: &[(&str, &str)]) -> Environment {
     Environment {
         is_root: false,
+        euid: Some(1000),
         xdg_runtime_dir: Some("/run/user/1000".into()),
         xdg_data_home: Some("/home/u/.data".into()),
         home: Some("/home/u".into()),

@@ -22,6 +22,7 @@ fn defaults_for_a_user_and_for_root() {
     assert_eq!(c.data_dir, PathBuf::from("/home/u/.data/manifold"));
     let root = Environment {
         is_root: true,
+        euid: Some(0),
         ..env_user()
     };
     let c = Config::from_file(

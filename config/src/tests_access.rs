@@ -235,3 +235,39 @@ share_lists_with = ["*"]
         c.to_toml()
     );
 }
+
+#[test]
+fn without_policy_configured_credentials_serve_manifolds_own_user_and_root() {
+    let text = "[[registry]]\nlocation = \"127.0.0.1:5001\"\n[registry.credentials]\nusername = \"ci\"\npassword = \"s3cret\"\n";
+    let c = load_text(text).expect("valid");
+    assert!(c.has_configured_credentials());
+    let lent = |uid: u32| {
+        c.policy
+            .grant(&Identity::Unix { uid, gid: None })
+            .expect("no policy allows everything")
+            .use_configured_credentials
+    };
+    // env_user runs manifold as uid 1000.
+    assert!(lent(1000));
+    assert!(lent(0));
+    assert!(!lent(65534));
+    assert_eq!(
+        c.policy.configured_credentials_serve(),
+        "uid:0, uid:1000 (manifold's own user); other clients use their own credentials"
+    );
+}
+
+#[test]
+fn configured_credentials_are_an_auth_file_credentials_or_a_helper() {
+    assert!(!load_text("[[registry]]\nlocation = \"r\"\n")
+        .expect("valid")
+        .has_configured_credentials());
+    assert!(load_text("auth_file = \"/nonexistent/auth.json\"\n")
+        .expect("valid")
+        .has_configured_credentials());
+    assert!(
+        load_text("[[registry]]\nlocation = \"r\"\ncredential_helper = \"pass\"\n")
+            .expect("valid")
+            .has_configured_credentials()
+    );
+}

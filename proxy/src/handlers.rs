@@ -558,7 +558,7 @@ fn grant(route: &Route, req: &Request, policy: Result<Grant, Denial>) -> Result<
     match policy {
         Ok(g) => Ok(g),
         Err(_) if matches!(route, Route::Ping | Route::Version) => {
-            Ok(Grant::unrestricted(req.identity.clone()))
+            Ok(Grant::nothing(req.identity.clone()))
         }
         Err(denial) => Err(Reply::error(403, &denial.message, &denial.message)),
     }

@@ -531,13 +531,7 @@ mod tests {
             manifold_config::FileConfig::default(),
             "<test>",
             &manifold_config::Overrides::default(),
-            &manifold_config::Environment {
-                is_root: false,
-                xdg_runtime_dir: None,
-                xdg_data_home: None,
-                home: None,
-                vars: None,
-            },
+            &manifold_config::Environment::default(),
         )
         .unwrap_or_else(|e| panic!("config: {e:?}"))
     }
