@@ -49,8 +49,9 @@ impl Auth {
 ///    would override);
 /// 4. else none: anonymous.
 ///
-/// The default (no `[[policy]]`: one user) allows both, so a client's own credentials win when
-/// it sends them and the configured ones serve it otherwise.
+/// The default is closed: the client's own credentials or none, never configured ones, so
+/// credentials built without a decision lend nothing. The proxy sets both switches from the
+/// client's grant (see `RegistryAccess::new` in [`crate::service`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CredentialPolicy {
     /// manifold's configured credentials may serve this request.
@@ -59,10 +60,20 @@ pub struct CredentialPolicy {
     pub client_may_override: bool,
 }
 
+impl CredentialPolicy {
+    /// The client's own credentials win when it sends them and the configured ones serve it
+    /// otherwise: what root and manifold's own user get without `[[policy]]`.
+    pub const CONFIGURED_AS_FALLBACK: CredentialPolicy = CredentialPolicy {
+        use_configured: true,
+        client_may_override: true,
+    };
+}
+
 impl Default for CredentialPolicy {
+    /// The client's own credentials only.
     fn default() -> Self {
         CredentialPolicy {
-            use_configured: true,
+            use_configured: false,
             client_may_override: true,
         }
     }
@@ -82,7 +93,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// No client credentials, and the default [`CredentialPolicy`].
+    /// No client credentials, and the default [`CredentialPolicy`]: no configured ones either.
     pub fn anonymous() -> Self {
         Credentials::default()
     }
@@ -137,5 +148,11 @@ mod tests {
             Some(Auth::IdentityToken(_))
         ));
         assert_eq!(Credentials::anonymous().for_registry("x"), None);
+    }
+
+    #[test]
+    fn by_default_configured_credentials_serve_nobody() {
+        assert!(!CredentialPolicy::default().use_configured);
+        assert!(!Credentials::anonymous().policy.use_configured);
     }
 }

@@ -49,8 +49,7 @@ pub struct RegistryAccess {
     pub tls_verify: Option<bool>,
     /// The caller's identity and what the policy allows it: where it may pull and push, and
     /// whether the configured registry credentials serve it
-    /// ([`Grant::use_configured_credentials`]). The default allows everything, as a manifold
-    /// without `[[policy]]` does.
+    /// ([`Grant::use_configured_credentials`]). The default allows nothing.
     pub grant: Grant,
 }
 

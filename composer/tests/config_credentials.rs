@@ -64,8 +64,10 @@ fn cache(config: &Arc<Config>) -> ManifestCache {
     ManifestCache::new(client, &config.cache)
 }
 
+/// A client that sent no credentials and that the configured ones may serve (as they serve
+/// manifold's own user without `[[policy]]`).
 fn anonymous() -> Credentials {
-    Credentials::anonymous()
+    Credentials::anonymous().with_policy(CredentialPolicy::CONFIGURED_AS_FALLBACK)
 }
 
 fn access(credentials: &Credentials) -> Access<'_> {
@@ -303,11 +305,12 @@ fn client_credentials_win_only_where_the_policy_allows() {
         &[],
     );
     let c = cache(&config);
-    let mut wrong = Credentials::anonymous();
+    let mut wrong = anonymous();
     wrong
         .per_registry
         .insert(reg.host(), Auth::basic("ci", "client-wrong"));
-    // Default (no policy): the client's own credential is used, and refused.
+    // Configured credentials as a fallback (manifold's own user without a policy): the
+    // client's own credential is used, and refused.
     let e = read_image(&c, &img.reference(), &wrong).expect_err("client's wins");
     assert_eq!(e.kind(), ErrorKind::RegistryUnauthorized);
     // A policy that keeps configured credentials in charge.
