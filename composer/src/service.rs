@@ -771,7 +771,6 @@ mod tests {
     /// A composer over a temporary store with these `[[policy]]` tables. Nothing here reaches a
     /// registry: refusals happen before any read.
     async fn composer_with(policy: &str) -> (Composer, tempfile::TempDir) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let file = manifold_config::parse_file(policy, "test.toml").expect("parses");
         let overrides = manifold_config::Overrides {

@@ -38,10 +38,12 @@ pub use process::Output;
 pub use python::run_podman_py;
 pub use registry::{Registry, RegistryAuth};
 
-/// Installs the process-wide rustls crypto provider (ring) once.
+/// Installs the process-wide rustls crypto provider (ring) once, as the `manifold` binary does
+/// at start-up.
 ///
 /// Every harness constructor calls it; tests that build their own reqwest client call it first,
-/// because reqwest in this workspace is built without a default provider.
+/// because reqwest in this workspace is built without a default provider. manifold's libraries
+/// never need it: they name ring themselves.
 pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

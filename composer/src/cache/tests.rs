@@ -20,7 +20,6 @@ fn settings(max_bytes: u64, tag_ttl: Duration, max_stale: Duration) -> manifold_
 }
 
 fn cache(settings: &manifold_config::Cache) -> ManifestCache {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     // No retries: every refused connection fails at once.
     let file = manifold_config::FileConfig {
         push: manifold_config::PushSettings {

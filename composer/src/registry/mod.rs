@@ -25,6 +25,8 @@
 //! - `errors`: registry error bodies and transport failures as composer errors, in
 //!   containers/image's words.
 //! - `content`: size-capped body reads and digest checks.
+//! - `tls`: the TLS settings of registry connections (ring named explicitly, so the library needs
+//!   no process-wide rustls provider).
 //!
 //! Every request is retried on connection errors, `408`, `429` and `5xx` (see `retry`), and a
 //! bearer token the registry refuses is replaced once by a fresh one.
@@ -41,6 +43,7 @@ mod content;
 mod errors;
 mod retry;
 pub mod route;
+mod tls;
 mod token;
 mod transport;
 
@@ -164,8 +167,7 @@ fn media_type_of(content_type: &str) -> String {
 
 impl RegistryClient {
     /// A client with its own connection pools, using `config` for insecure registries, limits
-    /// and the retry policy (`push.retries`, `push.retry_backoff_ms`). Installs rustls' ring
-    /// provider if the program has not installed one.
+    /// and the retry policy (`push.retries`, `push.retry_backoff_ms`).
     pub fn new(config: Arc<Config>) -> Result<Self> {
         let policy = retry::Policy::from_settings(&config.push);
         Ok(RegistryClient {
@@ -521,7 +523,6 @@ mod tests {
     #[test]
     fn debug_prints_nothing_inside() {
         let config = Arc::new(test_config());
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = RegistryClient::new(config).expect("client");
         assert_eq!(format!("{client:?}"), "RegistryClient { .. }");
     }
@@ -542,7 +543,6 @@ mod tests {
     fn client_and_futures_can_cross_threads() {
         fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
         send_sync_clone::<RegistryClient>();
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = RegistryClient::new(Arc::new(test_config())).expect("client");
         let creds = Credentials::anonymous();
         let access = Access {
@@ -574,7 +574,6 @@ mod tests {
 
     #[test]
     fn tls_verify_overrides_configuration() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut config = test_config();
         config.registries.push(manifold_config::RegistryEntry {
             location: "127.0.0.1:5000".into(),

@@ -148,7 +148,7 @@ fn build_client(verify: bool) -> Result<reqwest::Client> {
         .read_timeout(READ_TIMEOUT)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_keepalive(TCP_KEEPALIVE)
-        .tls_danger_accept_invalid_certs(!verify)
+        .tls_backend_preconfigured(super::tls::client_config(verify)?)
         .build()
         .map_err(|e| {
             Error::new(
@@ -162,11 +162,6 @@ impl Transport {
     /// Two pooled clients: one verifying certificates (platform roots), one not (insecure
     /// registries only). `policy` governs [`Transport::send`]'s retries.
     pub(crate) fn new(policy: Policy) -> Result<Self> {
-        // reqwest is built without a default crypto provider; install ring unless the program
-        // already chose one, so building a client cannot panic.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
         Ok(Transport {
             verified: build_client(true)?,
             unverified: build_client(false)?,
