@@ -5,12 +5,18 @@
 //! * over TLS with a client certificate (only requested, and then required, when
 //!   `[tls] client_ca_file` is set), the subject of that certificate once rustls has verified it
 //!   against the CA: `cert:CN=runner`;
-//! * over TCP (or TLS without a client certificate) from a loopback address: `local`;
+//! * over TCP (or TLS without a client certificate) from a loopback address, the user owning the
+//!   client's socket as the kernel lists it (see `socket_owner`): `uid:N` too, with the user's
+//!   primary group from the user database as its gid (the kernel keeps no group for a TCP
+//!   socket; supplementary groups count nowhere, as for unix peers). Only when the kernel does
+//!   not tell (the client left, the tables cannot be read) is it `local`;
 //! * anything else: `anonymous`.
 //!
 //! [`identify`] is the pure decision over what the connection revealed ([`PeerFacts`]);
 //! [`of_session`] gathers those facts from a pingora session; [`ClientCertSubject`] is the TLS
 //! handshake callback that records a verified certificate's subject on the connection.
+
+mod socket_owner;
 
 use std::any::Any;
 use std::net::IpAddr;
@@ -36,10 +42,14 @@ pub struct PeerFacts {
     pub unix_credentials: Option<(u32, u32)>,
     /// The TCP peer's address.
     pub tcp_peer: Option<IpAddr>,
+    /// The user owning a loopback TCP client's socket and that user's primary group, when the
+    /// kernel told the user.
+    pub tcp_owner: Option<(u32, Option<u32>)>,
 }
 
 /// The identity these facts establish. A verified certificate wins (it is the stronger
-/// statement); a unix peer whose credentials cannot be read is anonymous, never "local".
+/// statement); a unix peer whose credentials cannot be read is anonymous, never "local"; a
+/// loopback TCP client is its socket's owner, and `local` only when that is not known.
 pub fn identify(facts: &PeerFacts) -> Identity {
     if let Some(subject) = &facts.verified_subject {
         return Identity::Cert(subject.clone());
@@ -53,8 +63,9 @@ pub fn identify(facts: &PeerFacts) -> Identity {
             None => Identity::Anonymous,
         };
     }
-    match facts.tcp_peer {
-        Some(ip) if is_loopback(ip) => Identity::Local,
+    match (facts.tcp_peer, facts.tcp_owner) {
+        (Some(ip), Some((uid, gid))) if is_loopback(ip) => Identity::Unix { uid, gid },
+        (Some(ip), None) if is_loopback(ip) => Identity::Local,
         _ => Identity::Anonymous,
     }
 }
@@ -116,7 +127,14 @@ pub fn of_session(session: &Session) -> Identity {
     let unix = matches!(session.server_addr(), Some(SocketAddr::Unix(_)))
         || matches!(session.client_addr(), Some(SocketAddr::Unix(_)));
     match session.client_addr() {
-        Some(SocketAddr::Inet(addr)) if !unix => facts.tcp_peer = Some(addr.ip()),
+        Some(SocketAddr::Inet(addr)) if !unix => {
+            facts.tcp_peer = Some(addr.ip());
+            if facts.verified_subject.is_none() && is_loopback(addr.ip()) {
+                if let Some(SocketAddr::Inet(server)) = session.server_addr() {
+                    facts.tcp_owner = loopback_owner(*addr, *server);
+                }
+            }
+        }
         _ if unix => {
             facts.unix = true;
             facts.unix_credentials = session
@@ -132,6 +150,20 @@ pub fn of_session(session: &Session) -> Identity {
         _ => {}
     }
     identify(&facts)
+}
+
+/// The user owning the client end of the loopback TCP connection from `client` to `server`, and
+/// that user's primary group (`None` for a uid the user database does not list).
+fn loopback_owner(
+    client: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+) -> Option<(u32, Option<u32>)> {
+    let uid = socket_owner::owner(client, server)?;
+    let group = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|user| user.gid.as_raw());
+    Some((uid, group))
 }
 
 /// The uid and gid of the process at the other end of a unix stream socket (`SO_PEERCRED`).
@@ -177,7 +209,52 @@ mod tests {
     }
 
     #[test]
-    fn tcp_peers_are_local_only_on_loopback() {
+    fn loopback_tcp_clients_are_the_user_owning_their_socket() {
+        let f = PeerFacts {
+            tcp_peer: Some("127.0.0.1".parse().expect("ip")),
+            tcp_owner: Some((65534, Some(65534))),
+            ..facts()
+        };
+        let nobody = identify(&f);
+        assert_eq!(
+            nobody,
+            Identity::Unix {
+                uid: 65534,
+                gid: Some(65534)
+            }
+        );
+        assert_eq!(nobody.to_string(), "uid:65534");
+        let f = PeerFacts {
+            tcp_peer: Some("::1".parse().expect("ip")),
+            tcp_owner: Some((1000, None)),
+            ..facts()
+        };
+        assert_eq!(
+            identify(&f),
+            Identity::Unix {
+                uid: 1000,
+                gid: None
+            }
+        );
+        // An owner never makes a remote client local or a user.
+        let f = PeerFacts {
+            tcp_peer: Some("10.0.0.1".parse().expect("ip")),
+            tcp_owner: Some((0, Some(0))),
+            ..facts()
+        };
+        assert_eq!(identify(&f), Identity::Anonymous);
+        // A verified certificate still wins.
+        let f = PeerFacts {
+            verified_subject: Some("CN=runner".into()),
+            tcp_peer: Some("127.0.0.1".parse().expect("ip")),
+            tcp_owner: Some((0, Some(0))),
+            ..facts()
+        };
+        assert_eq!(identify(&f), Identity::Cert("CN=runner".into()));
+    }
+
+    #[test]
+    fn tcp_peers_are_local_only_on_loopback_when_their_user_is_not_known() {
         for (ip, want) in [
             ("127.0.0.1", Identity::Local),
             ("127.8.9.10", Identity::Local),
