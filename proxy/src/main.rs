@@ -43,7 +43,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // One TLS stack: rustls with ring, installed before anything builds a TLS client.
+    // One TLS stack: rustls with ring, installed once for the process before pingora builds its
+    // TLS settings. Library code never installs it (the composer names ring itself).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
@@ -91,6 +92,12 @@ fn main() -> ExitCode {
                     }
                 };
             manifold_proxy::server::init_logging();
+            if config.has_configured_credentials() {
+                tracing::info!(
+                    "configured registry credentials serve: {}",
+                    config.policy.configured_credentials_serve()
+                );
+            }
             match manifold_proxy::server::serve(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
