@@ -7,6 +7,7 @@ mod backend;
 mod cache;
 mod cli;
 mod common;
+mod credentials_lending;
 mod durability;
 mod podman_cli;
 mod podman_py;

@@ -1,9 +1,9 @@
 //! Identities and `[[policy]]`: clients told apart by their connection (unix socket peer uid,
-//! verified TLS client certificate, loopback TCP), each allowed to push only under its own
-//! prefixes and seeing only its own lists. Other identities are real processes: `curl` run as
-//! uid 65534 with `setpriv`, and `curl` with client certificates made by `openssl` for the
-//! occasion. Registry contents are checked by raw HTTP against the registry, never through
-//! manifold.
+//! verified TLS client certificate, the owner of a loopback TCP client's socket), each allowed to
+//! push only under its own prefixes and seeing only its own lists. Other identities are real
+//! processes: `curl` run as another user with `setpriv`, and `curl` with client certificates made
+//! by `openssl` for the occasion. Registry contents are checked by raw HTTP against the
+//! registry, never through manifold.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,16 @@ const V5: &str = "/v5.0.0/libpod";
 
 /// The user and group the second unix-socket identity runs as (`nobody`/`nogroup`).
 const NOBODY: u32 = 65534;
+
+/// The command prefix that runs a program as `uid`/`gid` without supplementary groups.
+fn setpriv(uid: u32, gid: u32) -> Vec<String> {
+    vec![
+        "setpriv".into(),
+        format!("--reuid={uid}"),
+        format!("--regid={gid}"),
+        "--clear-groups".into(),
+    ]
+}
 
 /// One HTTP answer as `curl` saw it.
 #[derive(Debug)]
@@ -67,12 +77,7 @@ impl Curl {
     /// curl on manifold's unix socket as `uid`/`gid`.
     fn unix_as(mf: &Manifold, uid: u32, gid: u32) -> Curl {
         Curl {
-            wrapper: vec![
-                "setpriv".into(),
-                format!("--reuid={uid}"),
-                format!("--regid={gid}"),
-                "--clear-groups".into(),
-            ],
+            wrapper: setpriv(uid, gid),
             connect: vec![
                 "--unix-socket".into(),
                 mf.socket_path().display().to_string(),
@@ -99,10 +104,10 @@ impl Curl {
         }
     }
 
-    /// curl over plain TCP to `url` (`tcp://127.0.0.1:PORT`).
-    fn tcp(url: &str) -> Curl {
+    /// curl over plain TCP to `url` (`tcp://127.0.0.1:PORT`) as `uid`/`gid`.
+    fn tcp_as(url: &str, uid: u32, gid: u32) -> Curl {
         Curl {
-            wrapper: Vec::new(),
+            wrapper: setpriv(uid, gid),
             connect: Vec::new(),
             base: url.replace("tcp://", "http://"),
         }
@@ -599,39 +604,80 @@ fn tls_clients_are_their_verified_certificate() {
         .assert_status(403);
 }
 
+/// A loopback TCP client is the user owning its socket: `uid:` rules apply to it, and `gid:`
+/// rules by that user's primary group in the user database (the kernel keeps no group for a TCP
+/// socket, so the process's own group does not count).
 #[test]
-fn loopback_tcp_clients_are_local() {
+fn loopback_tcp_clients_are_the_user_owning_their_socket() {
+    /// `daemon`: uid 1, primary group 1.
+    const DAEMON: u32 = 1;
     let reg = Registry::plain();
     let singles = fixtures::push_six_singles(&reg, "app");
     let host = reg.host();
     let config = format!(
         "{}{}",
         insecure_entry(&reg.host()),
-        rules(&[("local", &["*"], &[&format!("{host}/local/")])])
+        rules(&[
+            ("uid:65534", &["*"], &[&format!("{host}/nobody/")]),
+            ("gid:1", &["*"], &[&format!("{host}/daemon/")]),
+            ("local", &["*"], &["*"]),
+        ])
     );
     let mf = Manifold::start(ManifoldOptions {
         config,
         tcp: true,
         ..Default::default()
     });
-    let tcp = Curl::tcp(&mf.tcp_url().expect("tcp listener"));
-    tcp.compose("mine", &[&singles[0]]);
-    let refused = tcp.push("mine", &format!("{host}/elsewhere/app:v1"), false);
+    let url = mf.tcp_url().expect("tcp listener");
+
+    let nobody = Curl::tcp_as(&url, NOBODY, NOBODY);
+    nobody.compose("mine", &[&singles[0]]);
+    let refused = nobody.push("mine", &format!("{host}/elsewhere/app:v1"), false);
+    refused.assert_status(403);
+    assert_eq!(
+        refused.error_message(),
+        format!(
+            "identity uid:65534 may not push to {host}/elsewhere/app (policy[0] allows push to {host}/nobody/)"
+        )
+    );
+    nobody
+        .push("mine", &format!("{host}/nobody/app:v1"), false)
+        .assert_status(200);
+    assert!(fixtures::try_get_manifest(&reg, "nobody/app", "v1").is_some());
+    assert_untouched(&reg, "elsewhere/app", "v1");
+
+    // daemon's process runs with group 65534; its primary group, 1, is what the rules see.
+    let daemon = Curl::tcp_as(&url, DAEMON, NOBODY);
+    daemon.compose("theirs", &[&singles[1]]);
+    let refused = daemon.push("theirs", &format!("{host}/nobody/app:v2"), false);
+    refused.assert_status(403);
+    assert_eq!(
+        refused.error_message(),
+        format!(
+            "identity uid:1 may not push to {host}/nobody/app (policy[1] allows push to {host}/daemon/)"
+        )
+    );
+    assert_untouched(&reg, "daemon/app", "v2");
+    // Each user has its own lists.
+    nobody.exists("theirs").assert_status(404);
+    daemon.exists("mine").assert_status(404);
+
+    // root over TCP is uid:0, which no rule names: `local` is only for clients whose user the
+    // kernel does not tell.
+    let root = Curl::tcp_as(&url, 0, 0);
+    let refused = root.exists("mine");
     refused.assert_status(403);
     assert!(
         refused
             .error_message()
-            .starts_with("identity local may not push to "),
+            .starts_with("identity uid:0 matches no [[policy]] rule"),
         "{}",
         refused.body
     );
-    tcp.push("mine", &format!("{host}/local/app:v1"), false)
-        .assert_status(200);
-    assert_untouched(&reg, "elsewhere/app", "v1");
-    // The unix socket is uid:0, which no rule names.
-    mf.http()
-        .get(&format!("{V5}/manifests/mine/exists"))
-        .assert_status(403);
+    let log = mf.log();
+    for who in ["uid:65534", "uid:1", "uid:0"] {
+        assert!(log.contains(&format!("identity={who} ")), "{who}: {log}");
+    }
 }
 
 #[test]
