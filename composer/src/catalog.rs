@@ -22,10 +22,10 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use manifold_config::policy::{Identity, Policy};
+use manifold_gocompat::strconv::quote;
 use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::goquote::quote;
 use crate::list::{is_list_id, new_list_id, ManifestList};
 use crate::reference::{normalize_list_name, ImageRef};
 use crate::store::ListStore;

@@ -7,7 +7,6 @@ pub mod cache;
 pub mod catalog;
 pub mod credentials;
 pub mod error;
-pub mod goquote;
 pub mod list;
 pub mod oci;
 mod parallel;

@@ -24,11 +24,11 @@
 
 use std::collections::BTreeMap;
 
+use manifold_gocompat::strconv::quote;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::goquote::quote;
 use crate::oci::{sha256_digest, Descriptor, Platform, RawManifest, DOCKER_LIST, OCI_INDEX};
 
 /// Length of a list ID in hex characters.

@@ -79,7 +79,7 @@ fn invalid_id(id: &str) -> Error {
         ErrorKind::InvalidInput,
         format!(
             "invalid manifest list ID {}: expected 64 lowercase hex characters",
-            crate::goquote::quote(id)
+            manifold_gocompat::strconv::quote(id)
         ),
     )
 }

@@ -15,11 +15,9 @@ use manifold_composer::service::{
 use manifold_composer::{Error, ErrorKind};
 use manifold_config::policy::{Denial, Grant, Identity};
 use manifold_config::Config;
+use manifold_gocompat::strconv::{parse_bool, quote};
 
-use crate::libpod::goquote::quote;
-use crate::libpod::query::{
-    bad_parameters_message, parse_go_bool, request_url, Query, SchemaError,
-};
+use crate::libpod::query::{bad_parameters_message, request_url, Query, SchemaError};
 use crate::libpod::registry_auth;
 use crate::libpod::response::{
     self, ManifestListData, ManifestListDescriptor, ManifestModifyReport, OciDescriptor,
@@ -602,7 +600,7 @@ fn tls_verify_strict(q: &Query) -> Result<Option<bool>, Reply> {
     let Some(v) = q.last_exact("tlsVerify") else {
         return Ok(None);
     };
-    match parse_go_bool(v) {
+    match parse_bool(v) {
         Ok(b) => Ok(Some(b)),
         Err(cause) => Err(Reply::error(
             400,

@@ -9,10 +9,10 @@ use manifold_composer::reference::ImageRef;
 use manifold_composer::service::RegistryAccess;
 use manifold_composer::ErrorKind;
 use manifold_config::policy::Grant;
+use manifold_gocompat::strconv::quote;
 use tokio::sync::mpsc;
 
 use crate::handlers::{bad_params, credentials_for_push, tls_verify_param, App, Reply, Request};
-use crate::libpod::goquote::quote;
 use crate::libpod::query::{Query, SchemaError};
 use crate::libpod::response::{self, ManifestPushReport};
 

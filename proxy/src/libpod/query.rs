@@ -1,14 +1,13 @@
-//! Query strings, decoded the way podman's handlers see them (§1.5).
+//! Query strings, decoded the way podman's handlers see them.
 //!
-//! podman parses the raw query with Go's `url.ParseQuery` (pairs split at `&`; `+` is a space;
-//! pairs with a `;` or a bad `%` escape are dropped, as `r.URL.Query()` drops them) and fills
-//! its parameter structs with gorilla/schema:
+//! podman parses the raw query with Go's `url.ParseQuery` ([`manifold_gocompat::url`]) and
+//! fills its parameter structs with gorilla/schema:
 //!
 //! - a parameter name matches a field case-insensitively (`compressionformat`, `lookupmanifest`
 //!   and `forcecompressionformat` are what the Go clients send);
 //! - a scalar takes the **last** value; an empty value keeps the default;
 //! - a bool is `strconv.ParseBool` (`1 t T TRUE true True 0 f F FALSE false False`) or `on`;
-//!   anything else is `schema: error converting value for "<name as sent>"`;
+//!   anything else is `schema: error converting value for "<name as sent>"`, a 400;
 //! - a `[]string` takes every non-empty value, in order;
 //! - a `map[string]string` is a JSON object in the last value; invalid JSON gives an empty map.
 //!
@@ -22,8 +21,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::gojson::{fold_eq, unmarshal_string_map};
-use super::goquote::{quote, quote_bytes};
+use manifold_gocompat::json::{equal_fold, unmarshal_string_map};
+use manifold_gocompat::strconv::{parse_bool, quote};
+use manifold_gocompat::url::parse_query;
 
 /// A parsed query string: its pairs in order, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,8 +46,8 @@ impl fmt::Display for SchemaError {
 
 impl std::error::Error for SchemaError {}
 
-/// The 400 message of a query that does not decode (§3.1 step 1 and every handler that decodes
-/// its query): `failed to parse parameters for <URL>: <schema error>`. The error body's cause is
+/// The 400 message of a query that does not decode (every handler that decodes its query
+/// answers it): `failed to parse parameters for <URL>: <schema error>`. The error body's cause is
 /// the schema text alone.
 pub fn bad_parameters_message(url: &str, schema_error: &str) -> String {
     format!("failed to parse parameters for {url}: {schema_error}")
@@ -63,41 +63,20 @@ pub fn request_url(raw_path: &str, raw_query: &str) -> String {
     }
 }
 
-/// Go's `strconv.ParseBool`; the error is Go's text, e.g.
-/// `strconv.ParseBool: parsing "yes": invalid syntax` (modify's `tlsVerify`, §3.4).
-pub fn parse_go_bool(value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!(
-            "strconv.ParseBool: parsing {}: invalid syntax",
-            quote(value)
-        )),
-    }
-}
-
 impl Query {
     /// Parses a raw query string (without the `?`) like `url.ParseQuery`, keeping the pairs Go
     /// keeps.
     pub fn parse(raw: &str) -> Self {
-        let mut pairs = Vec::new();
-        for part in raw.split('&') {
-            if part.is_empty() || part.contains(';') {
-                continue;
-            }
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            if let (Ok(k), Ok(v)) = (query_unescape(k), query_unescape(v)) {
-                pairs.push((k, v));
-            }
+        Query {
+            pairs: parse_query(raw),
         }
-        Query { pairs }
     }
 
     fn matching<'a, 'k>(
         &'a self,
         key: &'k str,
     ) -> impl Iterator<Item = &'a (String, String)> + use<'a, 'k> {
-        self.pairs.iter().filter(move |(k, _)| fold_eq(key, k))
+        self.pairs.iter().filter(move |(k, _)| equal_fold(key, k))
     }
 
     /// The last value of `key` (matched case-insensitively), empty values included.
@@ -137,7 +116,7 @@ impl Query {
         if value == "on" {
             return Ok(Some(true));
         }
-        parse_go_bool(value)
+        parse_bool(value)
             .map(Some)
             .map_err(|_| SchemaError { key: sent.clone() })
     }
@@ -152,7 +131,7 @@ impl Query {
         }
     }
 
-    /// True when a pair has exactly this name (`r.URL.Query()["tlsVerify"]`, §1.5).
+    /// True when a pair has exactly this name (`r.URL.Query()["tlsVerify"]`).
     pub fn has_exact(&self, key: &str) -> bool {
         self.pairs.iter().any(|(k, _)| k == key)
     }
@@ -172,123 +151,10 @@ impl Query {
     }
 }
 
-/// Go's `url.PathUnescape`: `%XX` decoded, `+` kept. The error is Go's
-/// `invalid URL escape "%zz"`. Bytes that do not form UTF-8 become U+FFFD.
-pub fn path_unescape(s: &str) -> Result<String, String> {
-    unescape(s, false)
-}
-
-/// Go's `url.QueryUnescape`: like [`path_unescape`], and `+` is a space.
-pub fn query_unescape(s: &str) -> Result<String, String> {
-    unescape(s, true)
-}
-
-fn unescape(s: &str, plus_is_space: bool) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'%' => {
-                let hi = b.get(i + 1).and_then(|&h| char::from(h).to_digit(16));
-                let lo = b.get(i + 2).and_then(|&l| char::from(l).to_digit(16));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(((hi << 4) | lo) as u8);
-                        i += 3;
-                    }
-                    _ => {
-                        let bad = b.get(i..(i + 3).min(b.len())).unwrap_or_default();
-                        return Err(format!("invalid URL escape {}", quote_bytes(bad)));
-                    }
-                }
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(String::from_utf8(out)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
-    use crate::libpod::testdata;
-
-    #[test]
-    fn unescape_matches_go() {
-        for (func, f) in [
-            (
-                "PathUnescape",
-                path_unescape as fn(&str) -> Result<String, String>,
-            ),
-            ("QueryUnescape", query_unescape),
-        ] {
-            let cases = testdata::misc(func);
-            assert!(cases.len() > 20);
-            for case in cases {
-                let input = case.input();
-                // Rust strings are UTF-8; the non-UTF-8 inputs are covered by the error cases
-                // below and by `quote_bytes`.
-                let Ok(s) = std::str::from_utf8(&input) else {
-                    continue;
-                };
-                match (f(s), case.err()) {
-                    (Ok(got), None) => {
-                        let want = case.get("out").as_str().unwrap_or_default();
-                        let want = (0..want.len() / 2)
-                            .filter_map(|i| u8::from_str_radix(&want[2 * i..2 * i + 2], 16).ok())
-                            .collect::<Vec<u8>>();
-                        assert_eq!(got, String::from_utf8_lossy(&want), "{func} {s:?}");
-                    }
-                    (Err(got), Some(want)) => assert_eq!(got, want, "{func} {s:?}"),
-                    (got, want) => panic!("{func} {s:?}: got {got:?}, Go says {want:?}"),
-                }
-            }
-        }
-        assert_eq!(
-            unescape("%\u{ff}", false).unwrap_err(),
-            r#"invalid URL escape "%\u00ff""#.replace(r"\u00ff", "ÿ")
-        );
-    }
-
-    #[test]
-    fn parse_matches_go() {
-        for case in testdata::misc("ParseQuery") {
-            let input = String::from_utf8(case.input()).unwrap();
-            let q = Query::parse(&input);
-            let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (k, v) in &q.pairs {
-                grouped.entry(k.clone()).or_default().push(v.clone());
-            }
-            let want: BTreeMap<String, Vec<String>> =
-                serde_json::from_value(case.get("map").clone()).unwrap_or_default();
-            assert_eq!(grouped, want, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn bools_match_go() {
-        for case in testdata::misc("ParseBool") {
-            // A Rust string cannot hold the fixture's lone 0xff byte.
-            let Ok(input) = String::from_utf8(case.input()) else {
-                continue;
-            };
-            match (parse_go_bool(&input), case.err()) {
-                (Ok(b), None) => assert_eq!(b.to_string(), case.out(), "{input:?}"),
-                (Err(e), Some(want)) => assert_eq!(e, want, "{input:?}"),
-                (got, want) => panic!("{input:?}: got {got:?}, Go says {want:?}"),
-            }
-        }
-    }
 
     #[test]
     fn schema_bools() {
@@ -334,7 +200,7 @@ mod tests {
 
     #[test]
     fn lists_strings_and_exact_names() {
-        // 7.1: the 5.x CLI's add query.
+        // The podman 5.x CLI's add query.
         let q = Query::parse("all=false&annotations=%7B%22a%22%3A%22b%22%7D&arch=amd64&authfile=&features=f1&features=f2&images=containers-storage%3Alocalhost%2Fimg%3Aarm64&operation=update&os=linux&os_version=10.0&password=&username=&variant=v1&tlsVerify=false");
         assert_eq!(q.strings("features"), ["f1", "f2"]);
         assert_eq!(

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use manifold_composer::oci::go_arch;
 use serde::Serialize;
 
-use super::gojson;
+use manifold_gocompat::json;
 
 /// The libpod API version manifold reports (`Libpod-API-Version`, `Server`, `/version`). Go
 /// clients require ≥ 4.0.0 from the ping (§1.2); manifold implements the v5.8.2 manifest API.
@@ -109,7 +109,7 @@ pub fn ping_headers() -> Vec<(String, String)> {
 /// `value` as podman's `WriteJSON` sends it: compact, `\n`, HTML escaping off (`<>&` as they
 /// are), U+2028/U+2029 escaped.
 pub fn write_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    gojson::encode(value, false)
+    json::encode(value, false)
 }
 
 /// The libpod error body (§4): `{"cause":…,"message":…,"response":<status>}` and `\n`. The
@@ -235,7 +235,7 @@ pub fn push_stream_line(report: &ManifestPushReport) -> Vec<u8> {
     if report.id.is_empty() && report.stream.is_empty() && report.error.is_empty() {
         return Vec::new();
     }
-    gojson::encode(report, true)
+    json::encode(report, true)
 }
 
 /// `handlers.LibpodImagesRemoveReport` (§3.6, §3.8): `Deleted` and `Untagged` only when not

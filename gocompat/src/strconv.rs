@@ -1,8 +1,9 @@
-//! Go's `strconv.Quote` (what `%q` prints in `fmt.Errorf`) and `encoding/json`'s `quoteChar`.
+//! Go's `strconv`: `Quote` (what `%q` prints in `fmt.Errorf`) and `ParseBool`.
 //!
 //! podman's error texts quote client input with `%q` (`invalid image digest "bogus": …`,
-//! `illegal operation "x" for "…"`, `invalid URL escape "%zz"`); these functions make manifold's
-//! texts read the same, byte for byte.
+//! `illegal operation "x" for "…"`, `invalid URL escape "%zz"`); [`quote`] makes manifold's
+//! texts read the same, byte for byte. [`parse_bool`] is the set of booleans podman's query
+//! decoder accepts (podman-py sends `True`/`False`, the Go clients `true`/`false`).
 //!
 //! One documented approximation: Go decides what is printable with Unicode tables (680 ranges of
 //! non-printable code points). [`is_print`] knows every control, format, separator, private-use
@@ -37,24 +38,21 @@ pub fn quote_bytes(bytes: &[u8]) -> String {
     out
 }
 
-/// `encoding/json`'s `quoteChar`: how a JSON syntax error names the offending byte
-/// (`invalid character 'x' after object key`). The byte is read as a code point (so byte `0xE9`
-/// reads `'é'`), quoted like `%q` but with single quotes.
-pub fn quote_json_char(c: u8) -> String {
-    match c {
-        b'\'' => r"'\''".to_string(),
-        b'"' => "'\"'".to_string(),
-        _ => {
-            let mut out = String::from("'");
-            push_escaped(&mut out, char::from(c));
-            out.push('\'');
-            out
-        }
+/// Go's `strconv.ParseBool`; the error is Go's text, e.g.
+/// `strconv.ParseBool: parsing "yes": invalid syntax`.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {}: invalid syntax",
+            quote(value)
+        )),
     }
 }
 
 /// Appends `c` as `strconv.Quote` writes it inside double quotes.
-fn push_escaped(out: &mut String, c: char) {
+pub(crate) fn push_escaped(out: &mut String, c: char) {
     match c {
         '"' | '\\' => {
             out.push('\\');
@@ -87,7 +85,7 @@ fn push_hex_byte(out: &mut String, b: u8) {
 
 /// Go's `strconv.IsPrint`, except that unassigned code points count as printable (see the
 /// module documentation).
-pub fn is_print(c: char) -> bool {
+fn is_print(c: char) -> bool {
     let u = u32::from(c);
     if u < 0x7f {
         return u >= 0x20;
@@ -114,7 +112,7 @@ pub fn is_print(c: char) -> bool {
 
 /// Go's `utf8.DecodeRune` for valid input: the first character of `bytes` and its length, or
 /// `None` when `bytes` does not start with a valid UTF-8 sequence (Go's `RuneError, 1`).
-pub fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
+fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
     let first = *bytes.first()?;
     let len = match first {
         0x00..=0x7f => return Some((char::from(first), 1)),
@@ -133,19 +131,7 @@ pub fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
 #[allow(clippy::unwrap_used)] // a failing test should panic
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_quote_char() {
-        assert_eq!(quote_json_char(b'x'), "'x'");
-        assert_eq!(quote_json_char(b'\''), r"'\''");
-        assert_eq!(quote_json_char(b'"'), "'\"'");
-        assert_eq!(quote_json_char(b'\\'), r"'\\'");
-        assert_eq!(quote_json_char(b'\n'), r"'\n'");
-        assert_eq!(quote_json_char(0x01), r"'\x01'");
-        assert_eq!(quote_json_char(0xe9), "'é'");
-        assert_eq!(quote_json_char(0x80), r"'\u0080'");
-        assert_eq!(quote_json_char(0xa0), r"'\u00a0'");
-    }
+    use crate::testdata;
 
     #[test]
     fn quote_examples() {
@@ -156,6 +142,43 @@ mod tests {
         assert_eq!(quote("\u{1F600}"), "\"\u{1F600}\"");
         assert_eq!(quote("\u{e000}"), r#""\ue000""#);
         assert_eq!(quote("\u{10ffff}"), r#""\U0010ffff""#);
+    }
+
+    #[test]
+    fn matches_go_quote() {
+        // Unassigned code points that Go escapes and `is_print` does not know (module docs).
+        let unassigned = ["\u{378}"];
+        let mut checked = 0;
+        for case in testdata::misc("Quote") {
+            let input = case.input();
+            if let Ok(s) = std::str::from_utf8(&input) {
+                if unassigned.contains(&s) {
+                    continue;
+                }
+            }
+            assert_eq!(
+                quote_bytes(&input),
+                case.out(),
+                "strconv.Quote of {input:02x?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 500, "{checked}");
+    }
+
+    #[test]
+    fn matches_go_parse_bool() {
+        for case in testdata::misc("ParseBool") {
+            // A Rust string cannot hold the fixture's lone 0xff byte.
+            let Ok(input) = String::from_utf8(case.input()) else {
+                continue;
+            };
+            match (parse_bool(&input), case.err()) {
+                (Ok(b), None) => assert_eq!(b.to_string(), case.out(), "{input:?}"),
+                (Err(e), Some(want)) => assert_eq!(e, want, "{input:?}"),
+                (got, want) => panic!("{input:?}: got {got:?}, Go says {want:?}"),
+            }
+        }
     }
 
     #[test]
