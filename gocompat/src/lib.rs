@@ -4,7 +4,7 @@
 //! `--remote` mode, podman-py, curl scripts, podman's own API tests) see Go's decoding rules,
 //! Go's error texts and Go's version parsing. This crate holds all of it, with no dependency on
 //! the rest of manifold: the proxy (`manifold-proxy`: its `libpod` wire format and router) and
-//! the composer (`manifold-composer`: its error texts) use it.
+//! the composer (`manifold-composer`: its error texts and registry client) use it.
 //!
 //! - [`json`] (`encoding/json`): [`json::GoStruct`] describes a Go struct by typed field setters;
 //!   decoding matches keys case-insensitively, treats `null` as absent, skips unknown and
@@ -32,6 +32,10 @@
 //! - [`semver`] (blang/semver): [`semver::SemVer::parse_tolerant`] of the path's version
 //!   segment decides create's 201 (≥ 4.0.0) or 200; podman-api-rs sends `/v4.2/`, which only
 //!   the tolerant parse reads as 4.2.0, and podman's API tests expect 200 from `/v3.4.0/`.
+//! - [`nethttp`] (`net/http`, `net`, `crypto/x509`): the words for a registry that cannot be
+//!   reached, as [`nethttp::NetText`]; podman's API test compares the `cause`
+//!   `x509: certificate signed by unknown authority`, and podman users act on
+//!   `http: server gave HTTP response to HTTPS client`.
 //!
 //! Left out because no client depends on it: a port of Go's JSON scanner (its exact syntax-error
 //! texts), Go's streaming base64 reader (the exact offsets it reports for a corrupt header), Go
@@ -41,6 +45,7 @@
 
 pub mod base64;
 pub mod json;
+pub mod nethttp;
 pub mod semver;
 pub mod strconv;
 pub mod url;

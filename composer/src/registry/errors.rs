@@ -2,15 +2,17 @@
 //!
 //! Texts follow containers/image, because podman clients show them and some compare them:
 //! a registry's own words from its error body (`manifest unknown`, `unauthorized: authentication
-//! required`), Go's `net/http` style for transport failures (`Get "https://h/v2/": dial tcp h:
-//! connect: connection refused`) and the `x509: ...` texts of Go's TLS stack. The innermost
-//! phrase becomes the error's `cause`; callers add context such as `reading manifest X in Y`.
+//! required`), and for transport failures Go's `net/http` words (`Get "https://h/v2/": dial tcp
+//! h: connect: connection refused`, `x509: ...`), which come from [`manifold_gocompat::nethttp`]
+//! once the failure is classified here. The innermost phrase becomes the error's `cause`;
+//! callers add context such as `reading manifest X in Y`.
 //! Nothing here ever includes request headers, so secrets cannot leak into messages.
 
 use std::error::Error as StdError;
 use std::io;
 use std::time::SystemTime;
 
+use manifold_gocompat::nethttp::{self, CertificateProblem, NetText};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
@@ -159,80 +161,37 @@ pub(crate) async fn from_response(mut resp: reqwest::Response) -> Error {
     from_status(status, &challenges, &body)
 }
 
-/// Go's `url.Error` operation name: `Get`, `Head`, `Put`, ...
-fn go_method(method: &Method) -> String {
-    let m = method.as_str();
-    let mut out = String::with_capacity(m.len());
-    for (i, ch) in m.chars().enumerate() {
-        if i == 0 {
-            out.push(ch.to_ascii_uppercase());
-        } else {
-            out.push(ch.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// `host:port` as Go's dialer prints it.
 fn dial_address(url: &Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    match url.port_or_known_default() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
+    nethttp::dial_address(url.host_str().unwrap_or(""), url.port_or_known_default())
 }
 
-/// (detail, cause) for a TLS failure, in the words of Go's `crypto/tls` and `crypto/x509`.
-fn describe_tls(err: &rustls::Error, url: &Url) -> (String, String) {
+/// A TLS failure in the words of Go's `crypto/tls` and `crypto/x509`.
+fn describe_tls(err: &rustls::Error, url: &Url) -> NetText {
     use rustls::CertificateError as C;
-    let x509 = match err {
+    let problem = match err {
         rustls::Error::InvalidCertificate(cert) => match cert {
-            C::UnknownIssuer => "x509: certificate signed by unknown authority".to_string(),
-            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
-                "x509: certificate is not valid for {}",
-                url.host_str().unwrap_or("")
-            ),
+            C::UnknownIssuer => CertificateProblem::UnknownAuthority,
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                CertificateProblem::NotValidForName(url.host_str().unwrap_or("").to_string())
+            }
             C::Expired
             | C::ExpiredContext { .. }
             | C::NotValidYet
-            | C::NotValidYetContext { .. } => {
-                "x509: certificate has expired or is not yet valid".to_string()
-            }
-            other => format!("x509: {other:?}"),
+            | C::NotValidYetContext { .. } => CertificateProblem::ExpiredOrNotYetValid,
+            other => CertificateProblem::Other(format!("{other:?}")),
         },
         // The first bytes back were not a TLS record: the server speaks plain HTTP.
         rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
-            let text = "http: server gave HTTP response to HTTPS client".to_string();
-            return (text.clone(), text);
+            return nethttp::plain_http_answer();
         }
-        other => {
-            let text = format!("tls: {other}");
-            return (text.clone(), text);
-        }
+        other => return nethttp::tls_failure(&other.to_string()),
     };
-    (format!("tls: failed to verify certificate: {x509}"), x509)
+    nethttp::certificate(&problem)
 }
 
-fn describe_io(err: &io::Error, url: &Url) -> Option<(String, String)> {
-    let addr = dial_address(url);
-    let (detail, cause) = match err.kind() {
-        io::ErrorKind::ConnectionRefused => (
-            format!("dial tcp {addr}: connect: connection refused"),
-            "connection refused",
-        ),
-        io::ErrorKind::ConnectionReset => (
-            "read: connection reset by peer".to_string(),
-            "connection reset by peer",
-        ),
-        io::ErrorKind::ConnectionAborted => {
-            ("read: connection aborted".to_string(), "connection aborted")
-        }
-        io::ErrorKind::TimedOut => (format!("dial tcp {addr}: i/o timeout"), "i/o timeout"),
-        io::ErrorKind::UnexpectedEof => ("EOF".to_string(), "EOF"),
-        io::ErrorKind::BrokenPipe => ("write: broken pipe".to_string(), "broken pipe"),
-        _ => return None,
-    };
-    Some((detail, cause.to_string()))
+fn describe_io(err: &io::Error, url: &Url) -> Option<NetText> {
+    nethttp::io_failure(err.kind(), &dial_address(url))
 }
 
 /// Every error in `err`'s chain. `io::Error::source()` skips the error it wraps (rustls reports
@@ -254,9 +213,9 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
     out
 }
 
-/// (detail, cause) for a failed request: TLS and I/O errors get Go's words; anything else is
+/// A failed request in Go's words where Go has them (TLS, I/O, DNS, timeouts); anything else is
 /// described by its innermost source.
-fn describe(err: &reqwest::Error, url: &Url) -> (String, String) {
+fn describe(err: &reqwest::Error, url: &Url) -> NetText {
     let all = chain(err);
     if let Some(tls) = all.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
         return describe_tls(tls, url);
@@ -271,34 +230,29 @@ fn describe(err: &reqwest::Error, url: &Url) -> (String, String) {
         return found;
     }
     if all.iter().any(|e| e.to_string().starts_with("dns error")) {
-        let host = url.host_str().unwrap_or("");
-        return (
-            format!("dial tcp: lookup {host}: no such host"),
-            "no such host".to_string(),
-        );
+        return nethttp::no_such_host(url.host_str().unwrap_or(""));
     }
     if err.is_timeout() {
-        let text = if err.is_connect() {
-            format!("dial tcp {}: i/o timeout", dial_address(url))
-        } else {
-            "net/http: timeout awaiting response".to_string()
-        };
-        return (text, "i/o timeout".to_string());
+        let address = err.is_connect().then(|| dial_address(url));
+        return nethttp::timeout(address.as_deref());
     }
     let text = all
         .last()
         .map_or_else(|| err.to_string(), |e| e.to_string());
-    (text.clone(), text)
+    NetText {
+        detail: text.clone(),
+        cause: text,
+    }
 }
 
 /// The error for a request that got no (complete) response: `Get "URL": detail`, like Go's
 /// `url.Error`, with the innermost phrase (`connection refused`, `x509: ...`) as cause.
 pub(crate) fn transport(method: &Method, url: &Url, err: &reqwest::Error) -> Error {
-    let (detail, cause) = describe(err, url);
+    let text = describe(err, url);
     Error::with_message(
         ErrorKind::Registry,
-        format!("{} \"{}\": {detail}", go_method(method), url.as_str()),
-        cause,
+        nethttp::url_error(method.as_str(), url.as_str(), &text.detail),
+        text.cause,
     )
 }
 
@@ -528,39 +482,38 @@ mod tests {
     }
 
     #[test]
-    fn go_method_names() {
-        assert_eq!(go_method(&Method::GET), "Get");
-        assert_eq!(go_method(&Method::HEAD), "Head");
-        assert_eq!(go_method(&Method::PATCH), "Patch");
-    }
-
-    #[test]
     fn tls_and_io_descriptions() {
         let url = Url::parse("https://127.0.0.1:5001/v2/").expect("url");
-        let (detail, cause) = describe_tls(
+        let text = describe_tls(
             &rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
             &url,
         );
-        assert_eq!(cause, "x509: certificate signed by unknown authority");
+        assert_eq!(text.cause, "x509: certificate signed by unknown authority");
         assert_eq!(
-            detail,
+            text.detail,
             "tls: failed to verify certificate: x509: certificate signed by unknown authority"
         );
-        let (detail, cause) = describe_tls(
+        let text = describe_tls(
             &rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
             &url,
         );
-        assert_eq!(detail, "http: server gave HTTP response to HTTPS client");
-        assert_eq!(cause, detail);
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let (detail, cause) = describe_io(&refused, &url).expect("described");
         assert_eq!(
-            detail,
+            text.detail,
+            "http: server gave HTTP response to HTTPS client"
+        );
+        assert_eq!(text.cause, text.detail);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let text = describe_io(&refused, &url).expect("described");
+        assert_eq!(
+            text.detail,
             "dial tcp 127.0.0.1:5001: connect: connection refused"
         );
-        assert_eq!(cause, "connection refused");
+        assert_eq!(text.cause, "connection refused");
         let plain = Url::parse("http://localhost/v2/").expect("url");
-        let (detail, _) = describe_io(&refused, &plain).expect("described");
-        assert_eq!(detail, "dial tcp localhost:80: connect: connection refused");
+        let text = describe_io(&refused, &plain).expect("described");
+        assert_eq!(
+            text.detail,
+            "dial tcp localhost:80: connect: connection refused"
+        );
     }
 }
