@@ -425,6 +425,73 @@ fn modify_error_paths() {
     r.assert_status(413);
 }
 
+/// A body value of the wrong type is podman's answer: Go's json decoder fails, and the handler
+/// answers 500 with `decoding modify request: <Go's error>` and that error as the cause. Nothing
+/// in the list changes.
+#[test]
+fn modify_bodies_with_wrong_types_get_podmans_error() {
+    let w = World::new();
+    let http = w.mf.http();
+    create(&http, "typed");
+    let path = format!("{V5}/manifests/typed");
+    let image = w.singles[0].reference();
+    for (body, field, found, go_type) in [
+        (
+            r#"{"operation": 5}"#.to_string(),
+            "operation",
+            "number",
+            "string",
+        ),
+        (
+            format!(r#"{{"Operation": "update", "images": "{image}"}}"#),
+            "images",
+            "string",
+            "[]string",
+        ),
+        (
+            format!(r#"{{"operation": "update", "images": ["{image}"], "all": "true"}}"#),
+            "all",
+            "string",
+            "bool",
+        ),
+    ] {
+        let r = http.request("PUT", &path, &[], body.as_bytes());
+        r.assert_status(500);
+        let cause = format!(
+            "json: cannot unmarshal {found} into Go struct field ManifestModifyOptions.{field} of type {go_type}"
+        );
+        assert_eq!(
+            r.json(),
+            error_body(500, &format!("decoding modify request: {cause}"), &cause),
+            "{body}"
+        );
+    }
+    assert_eq!(inspect(&http, "typed")["manifests"], json!([]));
+    // The v3 add body and the create body are decoded by the same rules.
+    let r = http.request(
+        "POST",
+        &format!("{V3}/manifests/typed/add"),
+        &[],
+        format!(r#"{{"images": ["{image}"], "TLSVerify": "no"}}"#).as_bytes(),
+    );
+    r.assert_status(500);
+    let cause = "json: cannot unmarshal string into Go struct field .TLSVerify of type bool";
+    assert_eq!(
+        r.json(),
+        error_body(500, &format!("decoding AddV3 query: {cause}"), cause)
+    );
+    let r = http.post(
+        &format!("{V5}/manifests/typed2"),
+        "application/json",
+        br#"{"operation": 5}"#,
+    );
+    r.assert_status(500);
+    assert_eq!(
+        r.json()["message"],
+        "decoding modifications in request: json: cannot unmarshal number into Go struct field ManifestModifyOptions.operation of type string"
+    );
+}
+
 #[test]
 fn annotate_instances_and_index() {
     let w = World::new();
