@@ -5,6 +5,7 @@
 //! Go's error texts and Go's version parsing. This crate holds all of it, with no dependency on
 //! the rest of manifold: the proxy (`manifold-proxy`: its `libpod` wire format and router) and
 //! the composer (`manifold-composer`: its error texts and registry client) use it.
+//! `docs/go-compat.md` shows each behaviour as podman's clients see it, with examples.
 //!
 //! - [`json`] (`encoding/json`): [`json::GoStruct`] describes a Go struct by typed field setters;
 //!   decoding matches keys case-insensitively, treats `null` as absent, skips unknown and
