@@ -295,6 +295,25 @@ pub struct PushedImage {
 }
 
 impl PushedImage {
+    /// What is known of `img` once it is in `host`'s `repo` (under `tag`, if given).
+    pub fn new(host: &str, repo: &str, tag: Option<&str>, img: &BuiltImage) -> PushedImage {
+        PushedImage {
+            host: host.to_string(),
+            repo: repo.into(),
+            tag: tag.map(str::to_string),
+            manifest: img.manifest.clone(),
+            digest: img.digest.clone(),
+            media_type: img.media_type.clone(),
+            size: img.manifest.len() as u64,
+            config: img.config.bytes.to_vec(),
+            config_digest: img.config.digest.clone(),
+            layer_digests: img.layers.iter().map(|l| l.digest.clone()).collect(),
+            layer_sizes: img.layers.iter().map(|l| l.bytes.len() as u64).collect(),
+            diff_ids: img.diff_ids.clone(),
+            platform: img.platform.clone(),
+        }
+    }
+
     /// `host/repo:tag`, or `host/repo@digest` when untagged.
     pub fn reference(&self) -> String {
         match &self.tag {
@@ -534,21 +553,7 @@ pub fn push_built(
     if let Some(t) = tag {
         client.put_manifest(repo, t, &img.media_type, &img.manifest);
     }
-    PushedImage {
-        host: client.host().to_string(),
-        repo: repo.into(),
-        tag: tag.map(str::to_string),
-        manifest: img.manifest.clone(),
-        digest: img.digest.clone(),
-        media_type: img.media_type.clone(),
-        size: img.manifest.len() as u64,
-        config: img.config.bytes.to_vec(),
-        config_digest: img.config.digest.clone(),
-        layer_digests: img.layers.iter().map(|l| l.digest.clone()).collect(),
-        layer_sizes: img.layers.iter().map(|l| l.bytes.len() as u64).collect(),
-        diff_ids: img.diff_ids.clone(),
-        platform: img.platform.clone(),
-    }
+    PushedImage::new(client.host(), repo, tag, img)
 }
 
 /// Builds and pushes `spec` to `reg` as `repo:tag`.

@@ -8,6 +8,8 @@
 //!
 //! Modules:
 //! - [`registry`]: a CNCF distribution registry (plain, basic auth or token auth) and its access log.
+//! - [`fake_registry`]: an in-process registry with fault hooks, for the composer's tests (no
+//!   external process).
 //! - [`token_server`]: the bearer-token server used by token-auth registries.
 //! - [`fixtures`]: synthetic images and indexes pushed over the registry API, and raw reads.
 //! - [`regclient`]: the small registry HTTP client the fixtures use (usable directly).
@@ -19,6 +21,7 @@
 //! - [`delay`]: a loopback TCP proxy adding network latency, for benchmarks.
 
 pub mod delay;
+pub mod fake_registry;
 pub mod fixtures;
 pub mod http;
 pub mod manifold;
