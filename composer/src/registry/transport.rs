@@ -176,11 +176,6 @@ impl Transport {
         &self.policy
     }
 
-    #[cfg(test)]
-    pub(crate) fn tokens(&self) -> &TokenCache {
-        &self.tokens
-    }
-
     fn client(&self, insecure: bool) -> &reqwest::Client {
         if insecure {
             &self.unverified

@@ -63,9 +63,9 @@ pub struct Options {
     pub anonymous_pull: bool,
     /// Serve HTTPS with a self-signed certificate for 127.0.0.1.
     pub tls: bool,
-    /// The host (`name:port`) upload `Location`s name, instead of the one a request was sent to:
-    /// a registry that hands out sessions on another host.
-    pub location_host: Option<String>,
+    /// A host name upload `Location`s use (with the registry's port) instead of the host a
+    /// request was sent to: a registry that hands out sessions on another host.
+    pub upload_host: Option<String>,
     /// The `expires_in` the token endpoint sends (`None`: none, so clients assume 60 s).
     pub token_expires_in: Option<u64>,
 }
@@ -77,7 +77,7 @@ impl Default for Options {
             accounts: Vec::new(),
             anonymous_pull: false,
             tls: false,
-            location_host: None,
+            upload_host: None,
             token_expires_in: Some(300),
         }
     }
@@ -143,7 +143,8 @@ impl FakeRegistry {
             log: Mutex::default(),
             scheme: if options.tls { "https" } else { "http" },
             host: format!("127.0.0.1:{port}"),
-            location_host: options.location_host,
+            port,
+            location_host: options.upload_host.map(|name| format!("{name}:{port}")),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let serving = Arc::clone(&shared);
@@ -185,6 +186,11 @@ impl FakeRegistry {
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         self.shared.host.clone()
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.shared.port
     }
 
     /// `http://127.0.0.1:PORT` (`https://` with TLS).

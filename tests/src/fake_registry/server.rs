@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub scheme: &'static str,
     /// `127.0.0.1:PORT`.
     pub host: String,
+    /// The port it listens on.
+    pub port: u16,
     /// The host upload `Location`s name instead of the one the request was sent to.
     pub location_host: Option<String>,
 }

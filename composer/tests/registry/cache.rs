@@ -1,93 +1,49 @@
-//! The manifest cache against real registries (CNCF distribution, started per test by the
-//! `manifold-tests` harness), judged by the registry's own access log: what reached the
-//! registry is counted there, independently of the cache under test.
+//! The manifest cache against in-process registries, judged by the registry's own record of
+//! requests: what reached the registry is counted there, independently of the cache under test.
 //!
 //! Every test reads images the way an add does: the manifest by tag, then its config blob.
 //! TTLs are short where expiry is the point (300 ms) and long where it must not interfere; the
 //! tests sleep past a TTL but never assert how long anything took, only counts and results.
 //!
-//! The harness is blocking (it drives registries with blocking HTTP), so each test is a plain
-//! `#[test]` that sets up fixtures first and runs the async reads on its own runtime.
+//! Each test is a plain `#[test]` that seeds fixtures first and runs the async reads on its own
+//! runtime.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use manifold_composer::cache::ManifestCache;
-use manifold_composer::credentials::{Auth, Credentials};
+use manifold_composer::credentials::Credentials;
 use manifold_composer::oci::RawManifest;
 use manifold_composer::reference::ImageRef;
 use manifold_composer::registry::{Access, RegistryClient};
 use manifold_composer::{ErrorKind, Result};
-use manifold_config::{
-    ByteSize, Config, DurationText, Environment, FileConfig, Overrides, PushSettings, RegistryEntry,
-};
-use manifold_tests::fixtures::{self, ImageSpec, PushedImage};
+use manifold_config::{ByteSize, DurationText};
+use manifold_tests::fake_registry::{Account, AuthMode, FakeRegistry, Options};
+use manifold_tests::fixtures::{ImageSpec, PushedImage};
 use manifold_tests::registry::{count, AccessLine};
-use manifold_tests::{Registry, RegistryAuth};
+
+use crate::support::{
+    basic_at as basic, image as image_ref, insecure_entry, load, runtime,
+    tls_by_configuration as access,
+};
 
 const CLIENTS: usize = 50;
 const SHORT_TTL: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(3600);
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// A cache in front of a fresh client that treats `reg` as an insecure (plain HTTP) registry.
 /// Retries are off so that reads of a stopped registry fail at once.
-fn cache_for(reg: &Registry, tag_ttl: Duration, max_stale: Duration) -> ManifestCache {
-    manifold_tests::init();
-    let file = FileConfig {
-        push: PushSettings {
-            retries: 0,
-            ..Default::default()
-        },
-        registries: vec![RegistryEntry {
-            location: reg.host(),
-            insecure: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let config = Config::from_file(
-        file,
-        "<test>",
-        &Overrides::default(),
-        &Environment::default(),
-    )
-    .expect("a valid configuration");
-    let client = RegistryClient::new(Arc::new(config)).expect("a registry client");
+fn cache_for(reg: &FakeRegistry, tag_ttl: Duration, max_stale: Duration) -> ManifestCache {
+    let toml = format!("{}[push]\nretries = 0\n", insecure_entry(&reg.host(), ""));
+    let client = RegistryClient::new(load(&toml, &[])).expect("a registry client");
     let settings = manifold_config::Cache {
         max_bytes: ByteSize(16 << 20),
         tag_ttl: DurationText(tag_ttl),
         max_stale: DurationText(max_stale),
     };
     ManifestCache::new(client, &settings)
-}
-
-fn basic(host: &str, user: &str, pass: &str) -> Credentials {
-    let mut c = Credentials::anonymous();
-    c.per_registry
-        .insert(host.to_string(), Auth::basic(user, pass));
-    c
-}
-
-fn access(credentials: &Credentials) -> Access<'_> {
-    Access {
-        credentials,
-        tls_verify: None,
-    }
-}
-
-fn image_ref(s: &str) -> ImageRef {
-    ImageRef::parse(s).expect("a valid reference")
 }
 
 /// What an add reads: the manifest by the given reference, then its config blob.
@@ -120,7 +76,7 @@ async fn many_adds(
 
 /// Runs `work` and returns what reached `reg` meanwhile.
 fn requests_during<T>(
-    reg: &Registry,
+    reg: &FakeRegistry,
     rt: &tokio::runtime::Runtime,
     work: impl Future<Output = T>,
 ) -> (T, Vec<AccessLine>) {
@@ -151,8 +107,8 @@ fn describe(lines: &[AccessLine]) -> String {
 
 #[test]
 fn concurrent_adds_of_one_tag_cost_one_manifest_get_and_one_config_get() {
-    let reg = Registry::plain();
-    let pushed = fixtures::push_image(&reg, "app", "v1", &ImageSpec::linux("amd64"));
+    let reg = FakeRegistry::anonymous();
+    let pushed = reg.seed_image("app", "v1", &ImageSpec::linux("amd64"));
     let cache = cache_for(&reg, LONG, LONG);
     let rt = runtime();
     let anon = Credentials::anonymous();
@@ -197,8 +153,8 @@ fn concurrent_adds_of_one_tag_cost_one_manifest_get_and_one_config_get() {
 
 #[test]
 fn an_expired_tag_costs_one_head_and_a_get_only_when_its_digest_changed() {
-    let reg = Registry::plain();
-    let first = fixtures::push_image(&reg, "app", "v1", &ImageSpec::linux("amd64").seed(1));
+    let reg = FakeRegistry::anonymous();
+    let first = reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(1));
     let cache = cache_for(&reg, SHORT_TTL, LONG);
     let rt = runtime();
     let anon = Credentials::anonymous();
@@ -215,7 +171,7 @@ fn an_expired_tag_costs_one_head_and_a_get_only_when_its_digest_changed() {
 
     // The tag moves: after the TTL, one HEAD finds the new digest, one GET fetches it (by
     // digest) and one GET its new config.
-    let second = fixtures::push_image(&reg, "app", "v1", &ImageSpec::linux("amd64").seed(2));
+    let second = reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(2));
     assert_ne!(first.digest, second.digest);
     std::thread::sleep(SHORT_TTL + Duration::from_millis(200));
     let ((), lines) = requests_during(
@@ -237,8 +193,8 @@ fn an_expired_tag_costs_one_head_and_a_get_only_when_its_digest_changed() {
 
 #[test]
 fn digest_references_are_fetched_once_and_never_revalidated() {
-    let reg = Registry::plain();
-    let pushed = fixtures::push_image(&reg, "app", "v1", &ImageSpec::linux("arm64"));
+    let reg = FakeRegistry::anonymous();
+    let pushed = reg.seed_image("app", "v1", &ImageSpec::linux("arm64"));
     let cache = cache_for(&reg, SHORT_TTL, LONG);
     let rt = runtime();
     let anon = Credentials::anonymous();
@@ -271,8 +227,8 @@ fn digest_references_are_fetched_once_and_never_revalidated() {
 #[test]
 fn a_stopped_registry_is_answered_from_stale_entries_until_max_stale() {
     let max_stale = Duration::from_secs(4);
-    let mut reg = Registry::plain();
-    let pushed = fixtures::push_image(&reg, "app", "v1", &ImageSpec::linux("amd64"));
+    let mut reg = FakeRegistry::anonymous();
+    let pushed = reg.seed_image("app", "v1", &ImageSpec::linux("amd64"));
     let cache = cache_for(&reg, SHORT_TTL, max_stale);
     let rt = runtime();
     let anon = Credentials::anonymous();
@@ -302,21 +258,15 @@ fn a_stopped_registry_is_answered_from_stale_entries_until_max_stale() {
 
 #[test]
 fn content_cached_for_one_credential_is_served_to_another_only_after_its_own_head() {
-    let mut reg = Registry::start(RegistryAuth::basic("alice", "alice-pw"));
-    // A second valid user: add it to the registry's htpasswd and restart (same port, storage).
-    let out = std::process::Command::new("htpasswd")
-        .args(["-Bbn", "bob", "bob-pw"])
-        .output()
-        .expect("htpasswd runs");
-    assert!(out.status.success(), "htpasswd failed");
-    let htpasswd = reg.dir().join("htpasswd");
-    let mut users = std::fs::read_to_string(&htpasswd).expect("read htpasswd");
-    users.push_str(String::from_utf8_lossy(&out.stdout).trim_end());
-    users.push('\n');
-    std::fs::write(&htpasswd, users).expect("write htpasswd");
-    reg.restart();
-
-    let pushed = fixtures::push_image(&reg, "team/app", "v1", &ImageSpec::linux("amd64"));
+    // Two valid users.
+    let reg = FakeRegistry::start(Options::new(
+        AuthMode::Basic,
+        vec![
+            Account::new("alice", "alice-pw"),
+            Account::new("bob", "bob-pw"),
+        ],
+    ));
+    let pushed = reg.seed_image("team/app", "v1", &ImageSpec::linux("amd64"));
     let cache = cache_for(&reg, LONG, LONG);
     let rt = runtime();
     let host = reg.host();

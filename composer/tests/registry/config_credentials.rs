@@ -1,6 +1,5 @@
 //! Configured registry credentials, the registry allow-list, mirrors and prefix rewrites, against
-//! real registries (CNCF distribution, started per test by the `manifold-tests` harness) and, for
-//! redirects, two tiny HTTP servers that record what they receive.
+//! in-process registries.
 //!
 //! Every configuration is written as TOML and loaded through `manifold_config`, so the tests
 //! cover the keys as an operator writes them. Clients in these tests send no credentials of
@@ -9,11 +8,8 @@
 //! Nothing here needs the network: `docker.io` appears only as a name that mirrors and rewrites
 //! must keep manifold away from, and a request that did reach it would fail the test.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -21,42 +17,23 @@ use manifold_composer::cache::ManifestCache;
 use manifold_composer::credentials::{Auth, CredentialPolicy, Credentials};
 use manifold_composer::list::{Instance, ManifestList};
 use manifold_composer::push::{execute::push_list, PushOptions};
-use manifold_composer::reference::ImageRef;
 use manifold_composer::registry::{Access, CredentialSource, RegistryClient};
 use manifold_composer::ErrorKind;
-use manifold_config::{parse_file, Config, Environment, Overrides};
-use manifold_tests::fixtures::{self, ImageSpec, PushedImage};
-use manifold_tests::regclient::RegClient;
-use manifold_tests::{Registry, RegistryAuth};
+use manifold_config::Config;
+use manifold_tests::fake_registry::FakeRegistry;
+use manifold_tests::fixtures::{ImageSpec, PushedImage};
+
+use crate::support::{
+    self, image as image_ref, insecure_entry as entry, runtime, tls_by_configuration as access,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// Loads `toml` (plus `[push] retries = 0`, so failures fail at once) with only `vars` in the
 /// environment.
 fn load(toml: &str, vars: &[(&str, &str)]) -> Arc<Config> {
-    manifold_tests::init();
-    let text = format!("{toml}\n[push]\nretries = 0\n");
-    let file = parse_file(&text, "test.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let env = Environment {
-        vars: Some(
-            vars.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        ),
-        ..Environment::default()
-    };
-    let config = Config::from_file(file, "test.toml", &Overrides::default(), &env)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    Arc::new(config)
+    support::load(&format!("{toml}\n[push]\nretries = 0\n"), vars)
 }
 
 fn cache(config: &Arc<Config>) -> ManifestCache {
@@ -68,17 +45,6 @@ fn cache(config: &Arc<Config>) -> ManifestCache {
 /// manifold's own user without `[[policy]]`).
 fn anonymous() -> Credentials {
     Credentials::anonymous().with_policy(CredentialPolicy::CONFIGURED_AS_FALLBACK)
-}
-
-fn access(credentials: &Credentials) -> Access<'_> {
-    Access {
-        credentials,
-        tls_verify: None,
-    }
-}
-
-fn image_ref(s: &str) -> ImageRef {
-    ImageRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
 /// Reads `reference` the way an add does (manifest, then its config) with `credentials`.
@@ -105,13 +71,8 @@ fn assert_read(cache: &ManifestCache, reference: &str, expected: &PushedImage) {
     assert_eq!(config, expected.config);
 }
 
-/// `[[registry]]` for `host` (plain HTTP) with `extra` lines.
-fn entry(host: &str, extra: &str) -> String {
-    format!("[[registry]]\nlocation = \"{host}\"\ninsecure = true\n{extra}\n")
-}
-
-fn push(reg: &Registry, repo: &str, tag: &str, seed: u64) -> PushedImage {
-    fixtures::push_image(reg, repo, tag, &ImageSpec::linux("amd64").seed(seed))
+fn push(reg: &FakeRegistry, repo: &str, tag: &str, seed: u64) -> PushedImage {
+    reg.seed_image(repo, tag, &ImageSpec::linux("amd64").seed(seed))
 }
 
 /// Writes an executable script (`#!/bin/sh`) and waits until it can be run: another test
@@ -141,8 +102,8 @@ fn write_script(path: &Path, body: &str) {
 
 #[test]
 fn configured_passwords_let_an_anonymous_client_read_basic_and_token_registries() {
-    let basic = Registry::start(RegistryAuth::basic("ci", "basic-pw"));
-    let token = Registry::start(RegistryAuth::token("ci", "token-pw"));
+    let basic = FakeRegistry::basic("ci", "basic-pw");
+    let token = FakeRegistry::bearer("ci", "token-pw");
     let a = push(&basic, "app", "v1", 1);
     let b = push(&token, "app", "v1", 2);
     let config = load(
@@ -156,7 +117,7 @@ fn configured_passwords_let_an_anonymous_client_read_basic_and_token_registries(
     let c = cache(&config);
     assert_read(&c, &a.reference(), &a);
     assert_read(&c, &b.reference(), &b);
-    assert!(basic.token_requests() == 0 && token.token_requests() >= 1);
+    assert!(basic.token_requests().is_empty() && !token.token_requests().is_empty());
 
     // The same registries without configured credentials refuse the anonymous client.
     let bare = cache(&load(
@@ -171,7 +132,7 @@ fn configured_passwords_let_an_anonymous_client_read_basic_and_token_registries(
 
 #[test]
 fn password_env_and_password_file_work() {
-    let reg = Registry::start(RegistryAuth::basic("ci", "from-elsewhere"));
+    let reg = FakeRegistry::basic("ci", "from-elsewhere");
     let img = push(&reg, "app", "v1", 3);
     let env_config = load(
         &format!(
@@ -198,8 +159,8 @@ fn password_env_and_password_file_work() {
 
 #[test]
 fn an_auth_file_supplies_credentials() {
-    let reg = Registry::start(RegistryAuth::basic("ci", "auth-file-pw"));
-    let other = Registry::start(RegistryAuth::basic("team", "team-pw"));
+    let reg = FakeRegistry::basic("ci", "auth-file-pw");
+    let other = FakeRegistry::basic("team", "team-pw");
     let img = push(&reg, "app", "v1", 4);
     let team = push(&other, "team/app", "v1", 5);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -247,7 +208,7 @@ fn an_auth_file_supplies_credentials() {
 
 #[test]
 fn a_credential_helper_is_run_once_and_its_answer_used() {
-    let reg = Registry::start(RegistryAuth::token("ci", "helper-pw"));
+    let reg = FakeRegistry::bearer("ci", "helper-pw");
     let img = push(&reg, "app", "v1", 6);
     let dir = tempfile::tempdir().expect("temp dir");
     let helper = dir.path().join("docker-credential-test");
@@ -276,7 +237,7 @@ fn a_credential_helper_is_run_once_and_its_answer_used() {
     assert_eq!(log.lines().collect::<Vec<_>>(), vec![reg.host().as_str()]);
 
     // A helper with nothing for the server leaves the client anonymous (and refused).
-    let unknown = Registry::start(RegistryAuth::basic("x", "y"));
+    let unknown = FakeRegistry::basic("x", "y");
     let config = load(
         &entry(
             &unknown.host(),
@@ -295,7 +256,7 @@ fn a_credential_helper_is_run_once_and_its_answer_used() {
 
 #[test]
 fn client_credentials_win_only_where_the_policy_allows() {
-    let reg = Registry::start(RegistryAuth::basic("ci", "configured-pw"));
+    let reg = FakeRegistry::basic("ci", "configured-pw");
     let img = push(&reg, "app", "v1", 8);
     let config = load(
         &format!(
@@ -333,8 +294,8 @@ fn client_credentials_win_only_where_the_policy_allows() {
 
 #[test]
 fn an_unlisted_registry_is_forbidden_for_reads_and_pushes() {
-    let listed = Registry::plain();
-    let unlisted = Registry::plain();
+    let listed = FakeRegistry::anonymous();
+    let unlisted = FakeRegistry::anonymous();
     let img = push(&unlisted, "app", "v1", 9);
     let config = load(&entry(&listed.host(), ""), &[]);
     let c = cache(&config);
@@ -416,7 +377,7 @@ fn an_unlisted_registry_is_forbidden_for_reads_and_pushes() {
 
 #[test]
 fn docker_hub_reads_are_served_by_a_local_mirror() {
-    let mirror = Registry::plain();
+    let mirror = FakeRegistry::anonymous();
     let img = push(&mirror, "library/alpine", "3", 10);
     let config = load(
         &format!(
@@ -452,8 +413,8 @@ fn docker_hub_reads_are_served_by_a_local_mirror() {
 
 #[test]
 fn mirrors_fall_back_to_the_primary_and_respect_digest_only() {
-    let primary = Registry::plain();
-    let mirror = Registry::plain();
+    let primary = FakeRegistry::anonymous();
+    let mirror = FakeRegistry::anonymous();
     let img = push(&primary, "app", "v1", 11);
     let toml = |extra: &str| {
         format!(
@@ -491,7 +452,7 @@ fn mirrors_fall_back_to_the_primary_and_respect_digest_only() {
 
 #[test]
 fn prefix_rewrites_apply_to_reads_and_push_destinations() {
-    let reg = Registry::plain();
+    let reg = FakeRegistry::anonymous();
     let img = push(&reg, "mirror/library/alpine", "3", 12);
     let config = load(
         &format!(
@@ -531,14 +492,13 @@ fn prefix_rewrites_apply_to_reads_and_push_destinations() {
             &tx,
         ))
         .expect("push");
-    let check = RegClient::anonymous(&reg);
-    let pushed = check
-        .get_manifest("mirror/library/pushed", "v1")
+    let pushed = reg
+        .manifest("mirror/library/pushed", "v1")
         .expect("the index is at the rewritten destination");
     assert_eq!(pushed.computed_digest(), digest);
     for blob in img.blob_digests() {
         assert!(
-            check.head_blob("mirror/library/pushed", &blob).is_some(),
+            reg.blob_size("mirror/library/pushed", &blob).is_some(),
             "{blob}"
         );
     }
@@ -550,103 +510,14 @@ fn prefix_rewrites_apply_to_reads_and_push_destinations() {
 // ---------------------------------------------------------------------------------------------
 // Secrets
 
-/// One request as a recording server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A tiny HTTP/1.1 server: answers every request with `respond(path, has_authorization)` and
-/// records it. Anything that is not an HTTP request (a TLS hello) is dropped.
-fn recording_server(
-    respond: impl Fn(&Seen) -> Vec<u8> + Send + Sync + 'static,
-) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let host = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let Some(req) = read_head(&mut stream) else {
-                continue;
-            };
-            let reply = respond(&req);
-            record.lock().expect("lock").push(req);
-            let _ = stream.write_all(&reply);
-        }
-    });
-    (host, seen)
-}
-
-fn read_head(stream: &mut TcpStream) -> Option<Seen> {
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).ok()? == 0 || buf.len() > 65536 {
-            return None;
-        }
-        buf.push(byte[0]);
-    }
-    let text = String::from_utf8(buf).ok()?;
-    let mut lines = text.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let _method = first.next()?;
-    let path = first.next()?.to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Some(Seen { path, headers })
-}
-
-fn reply(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut out = out.into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
 #[test]
 fn a_redirect_to_another_host_carries_no_authorization() {
     let blob = b"{\"architecture\":\"amd64\",\"os\":\"linux\"}".to_vec();
-    let digest = manifold_tests::sha256_digest(&blob);
-    let body = blob.clone();
-    let (storage, storage_seen) = recording_server(move |_| reply("200 OK", &[], &body));
-    let wanted = format!("/v2/app/blobs/{digest}");
-    let (registry, registry_seen) = recording_server(move |req| {
-        if req.path == "/v2/" || req.header("authorization").is_none() {
-            let challenge = ("WWW-Authenticate", "Basic realm=\"fake\"".to_string());
-            return reply("401 Unauthorized", &[challenge], b"");
-        }
-        if req.path == wanted {
-            let to = format!("http://{storage}/storage/blob?sig=x");
-            return reply("307 Temporary Redirect", &[("Location", to)], b"");
-        }
-        reply("404 Not Found", &[], b"")
-    });
+    let (registry, storage, digest) = support::redirecting_registry(&blob, "ci", "redirect-pw");
     let config = load(
         &format!(
             "{}[registry.credentials]\nusername = \"ci\"\npassword = \"redirect-pw\"\n",
-            entry(&registry, "")
+            entry(&registry.host(), "")
         ),
         &[],
     );
@@ -654,38 +525,21 @@ fn a_redirect_to_another_host_carries_no_authorization() {
     let creds = anonymous();
     let got = runtime()
         .block_on(client.get_blob(
-            &image_ref(&format!("{registry}/app:v1")),
+            &image_ref(&format!("{}/app:v1", registry.host())),
             &digest,
             &access(&creds),
         ))
         .expect("the blob, through the redirect");
     assert_eq!(got.to_vec(), blob);
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("ci:redirect-pw")
-    );
-    let at_registry = registry_seen.lock().expect("lock").clone();
-    assert!(
-        at_registry
-            .iter()
-            .any(|r| r.path.starts_with("/v2/app/blobs/")
-                && r.header("authorization") == Some(expected.as_str())),
-        "{at_registry:#?}"
-    );
-    let at_storage = storage_seen.lock().expect("lock").clone();
-    assert_eq!(at_storage.len(), 1, "{at_storage:#?}");
-    assert_eq!(
-        at_storage[0].header("authorization"),
-        None,
-        "{at_storage:#?}"
-    );
+    // The registry accepted only the configured password; the storage got nothing of it.
+    support::assert_credentials_stayed_home(&registry, &storage);
 }
 
 #[test]
 fn configured_secrets_never_show_in_errors_or_debug_output() {
     const SECRET: &str = "Sup3r-S3cret-Value";
-    let reg = Registry::start(RegistryAuth::basic("ci", "the-right-one"));
-    let token = Registry::start(RegistryAuth::token("ci", "the-right-one"));
+    let reg = FakeRegistry::basic("ci", "the-right-one");
+    let token = FakeRegistry::bearer("ci", "the-right-one");
     let img = push(&reg, "app", "v1", 13);
     let dir = tempfile::tempdir().expect("temp dir");
     // A helper that fails after printing the secret, and one that prints it as broken JSON.
@@ -699,7 +553,7 @@ fn configured_secrets_never_show_in_errors_or_debug_output() {
         &garbled,
         &format!("cat >/dev/null\necho '{{\"Secret\": {SECRET}'"),
     );
-    let helpers = Registry::plain();
+    let helpers = FakeRegistry::anonymous();
     let toml = format!(
         "{}[registry.credentials]\nusername = \"ci\"\npassword = \"{SECRET}\"\n\n{}[registry.credentials]\nusername = \"ci\"\npassword_env = \"TOKEN_PASS\"\n\n{}credential_helper = \"{}\"\n\n[[registry]]\nlocation = \"{}/garbled\"\ninsecure = true\ncredential_helper = \"{}\"\n",
         entry(&reg.host(), ""),

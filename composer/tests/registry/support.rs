@@ -1,0 +1,162 @@
+//! Set-up the composer's registry tests share: configurations written as TOML, clients,
+//! accesses, references and the push-side copy as a push resolves it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use manifold_composer::credentials::{Auth, Credentials};
+use manifold_composer::reference::ImageRef;
+use manifold_composer::registry::{Access, BlobCopy, RegistryClient};
+use manifold_config::{parse_file, Config, Environment, Overrides};
+use manifold_tests::fake_registry::{FakeRegistry, Fault};
+use manifold_tests::PushedImage;
+
+/// The client's `tlsVerify=false`: the fake registries speak plain HTTP.
+pub const INSECURE: Option<bool> = Some(false);
+
+/// A runtime for tests that set up synchronously and then run the async calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Loads `toml` as manifold's configuration with only `vars` in the environment.
+pub fn load(toml: &str, vars: &[(&str, &str)]) -> Arc<Config> {
+    manifold_tests::init();
+    let file = parse_file(toml, "test.toml").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let env = Environment {
+        vars: Some(
+            vars.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        ..Environment::default()
+    };
+    let config = Config::from_file(file, "test.toml", &Overrides::default(), &env)
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    Arc::new(config)
+}
+
+/// A client over `toml` (see [`load`]).
+pub fn client(toml: &str) -> RegistryClient {
+    RegistryClient::new(load(toml, &[])).expect("a registry client")
+}
+
+/// `[push]` with `retries` after the first attempt, starting at `backoff_ms`.
+pub fn retries(retries: u32, backoff_ms: u64) -> String {
+    format!("[push]\nretries = {retries}\nretry_backoff_ms = {backoff_ms}\n")
+}
+
+/// A `[[registry]]` entry making `location` an insecure (plain HTTP) registry, with `extra`
+/// lines.
+pub fn insecure_entry(location: &str, extra: &str) -> String {
+    format!("[[registry]]\nlocation = \"{location}\"\ninsecure = true\n{extra}\n")
+}
+
+/// A reference that parses.
+pub fn image(s: &str) -> ImageRef {
+    ImageRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// `host/repo`.
+pub fn repo(reg: &FakeRegistry, repo: &str) -> ImageRef {
+    image(&format!("{}/{repo}", reg.host()))
+}
+
+/// What a request brings: `credentials` and the client's `tlsVerify`.
+pub fn access(credentials: &Credentials, tls_verify: Option<bool>) -> Access<'_> {
+    Access {
+        credentials,
+        tls_verify,
+    }
+}
+
+/// `user`'s Basic credentials for any registry.
+pub fn basic(user: &str, password: &str) -> Credentials {
+    let mut c = Credentials::anonymous();
+    c.any_registry = Some(Auth::basic(user, password));
+    c
+}
+
+/// `user`'s Basic credentials for `host` only.
+pub fn basic_at(host: &str, user: &str, password: &str) -> Credentials {
+    let mut c = Credentials::anonymous();
+    c.per_registry
+        .insert(host.to_string(), Auth::basic(user, password));
+    c
+}
+
+/// [`RegistryClient::copy_blob`] into `dest`'s write route for `dest_access`, resolved first as
+/// a push resolves its destination.
+pub async fn copy_into(
+    c: &RegistryClient,
+    source: &ImageRef,
+    dest: &ImageRef,
+    digest: &str,
+    size: u64,
+    source_access: &Access<'_>,
+    dest_access: &Access<'_>,
+) -> manifold_composer::Result<BlobCopy> {
+    let route = c.write_route(dest, dest_access).await?;
+    c.copy_blob(source, &route, digest, size, source_access)
+        .await
+}
+
+/// Copies `img`'s first layer from `source`'s `app` into `dest`'s `dst`, anonymously.
+pub async fn copy_layer(
+    c: &RegistryClient,
+    source: &FakeRegistry,
+    dest: &FakeRegistry,
+    img: &PushedImage,
+) -> manifold_composer::Result<BlobCopy> {
+    let anonymous = Credentials::anonymous();
+    let a = access(&anonymous, INSECURE);
+    let (src, dst) = (repo(source, "app"), repo(dest, "dst"));
+    let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
+    copy_into(c, &src, &dst, digest, size, &a, &a).await
+}
+
+/// A Basic-auth registry (`user`, `password`) whose blob `GET`s in `app` are redirected to blob
+/// storage on another host (an anonymous registry holding `blob`); returns both and the blob's
+/// digest.
+pub fn redirecting_registry(
+    blob: &[u8],
+    user: &str,
+    password: &str,
+) -> (FakeRegistry, FakeRegistry, String) {
+    let storage = FakeRegistry::anonymous();
+    let digest = storage.put_blob("app", blob);
+    let registry = FakeRegistry::basic(user, password);
+    let to = format!("{}/v2/app/blobs/{digest}?sig=abc", storage.url());
+    registry.inject("GET", "/v2/app/blobs/*", usize::MAX, Fault::Redirect(to));
+    (registry, storage, digest)
+}
+
+/// Checks that the blob read through [`redirecting_registry`] sent credentials to the registry,
+/// which accepted them and redirected, and none to the storage it redirected to.
+#[track_caller]
+pub fn assert_credentials_stayed_home(registry: &FakeRegistry, storage: &FakeRegistry) {
+    let at_registry: Vec<_> = registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.line.path.contains("/blobs/"))
+        .collect();
+    assert_eq!(at_registry.len(), 1, "{at_registry:#?}");
+    assert_eq!(at_registry[0].line.status, 307, "{at_registry:#?}");
+    assert_eq!(at_registry[0].authorization.as_deref(), Some("Basic"));
+    let at_storage = storage.requests();
+    assert_eq!(at_storage.len(), 1, "{at_storage:#?}");
+    assert!(
+        at_storage[0].line.uri.ends_with("?sig=abc"),
+        "{at_storage:#?}"
+    );
+    assert_eq!(at_storage[0].authorization, None, "{at_storage:#?}");
+}
+
+/// What a request brings when the configuration decides TLS: `credentials`, no `tlsVerify`.
+pub fn tls_by_configuration(credentials: &Credentials) -> Access<'_> {
+    access(credentials, None)
+}
