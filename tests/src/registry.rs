@@ -222,7 +222,19 @@ impl Registry {
     }
 
     /// Starts a registry with all options.
+    ///
+    /// Panics in the composer's own tests, which use the in-process
+    /// [`crate::fake_registry::FakeRegistry`]: the composer is tested without external processes,
+    /// and a real registry there would be a test that only passes where `docker-registry` is
+    /// installed.
     pub fn start_with(opts: RegistryOptions) -> Registry {
+        // Cargo sets the package's name for the test binaries it runs.
+        if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("manifold-composer") {
+            panic!(
+                "the composer's tests use the in-process FakeRegistry \
+                 (manifold_tests::fake_registry), not docker-registry"
+            );
+        }
         crate::init();
         let dir = tempfile::Builder::new()
             .prefix("mf-reg-")

@@ -360,6 +360,22 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `service` and the scopes (every `scope` parameter, each possibly holding several
+/// space-separated scopes) of a token request's decoded parameters.
+pub fn service_and_scopes(params: &[(String, String)]) -> (Option<String>, Vec<String>) {
+    let service = params
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.clone());
+    let scopes = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (service, scopes)
+}
+
 fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
     let v = authorization?.trim();
     let (scheme, rest) = v.split_once(' ')?;
@@ -401,16 +417,7 @@ fn handle(
         }
         params.extend(form);
     }
-    let service = params
-        .iter()
-        .find(|(k, _)| k == "service")
-        .map(|(_, v)| v.clone());
-    let scopes: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let (service, scopes) = service_and_scopes(&params);
     state.requests.fetch_add(1, Ordering::SeqCst);
     let (user, refused) = match &creds {
         None => (None, false),

@@ -25,3 +25,11 @@ mod faults;
 mod push_ops;
 mod reads;
 mod support;
+
+/// The harness will not start a real registry for these tests: a test that tried would pass only
+/// where `docker-registry` is installed.
+#[test]
+#[should_panic(expected = "the composer's tests use the in-process FakeRegistry")]
+fn no_real_registry_is_started_here() {
+    manifold_tests::Registry::plain();
+}

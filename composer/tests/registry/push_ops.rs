@@ -20,7 +20,9 @@ use manifold_composer::ErrorKind;
 use manifold_tests::fake_registry::{Account, AuthMode, FakeRegistry, Options};
 use manifold_tests::fixtures::{self, ImageSpec};
 
-use crate::support::{self, access, basic_at, copy_into, image, repo, runtime, INSECURE};
+use crate::support::{
+    self, access, basic_at, copy_first_layer, copy_into, image, repo, runtime, INSECURE,
+};
 
 /// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.
 fn client(retries: u32, backoff_ms: u64) -> RegistryClient {
@@ -231,14 +233,11 @@ fn a_refused_mount_falls_back_to_an_upload() {
     let (src, dst) = (repo(&reg, "private/app"), repo(&reg, "public/app"));
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let copied = runtime()
-        .block_on(copy_into(
+        .block_on(copy_first_layer(
             &c,
-            &src,
-            &dst,
-            digest,
-            size,
-            &access(&source_creds, INSECURE),
-            &access(&dest_creds, INSECURE),
+            (&src, &source_creds),
+            (&dst, &dest_creds),
+            &img,
         ))
         .expect("copy");
     assert_eq!(copied, BlobCopy::Uploaded);
@@ -276,16 +275,13 @@ fn credentials_never_follow_a_location_to_another_host() {
     let anonymous = Credentials::anonymous();
     let dest_creds = basic_at(&b_reg.host(), "bob", "pw");
     let (src, dst) = (repo(&a_reg, "app"), repo(&b_reg, "dst"));
-    let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
+    let digest = &img.layer_digests[0];
     let e = runtime()
-        .block_on(copy_into(
+        .block_on(copy_first_layer(
             &c,
-            &src,
-            &dst,
-            digest,
-            size,
-            &access(&anonymous, INSECURE),
-            &access(&dest_creds, INSECURE),
+            (&src, &anonymous),
+            (&dst, &dest_creds),
+            &img,
         ))
         .expect_err("the other host wants credentials it must not get");
     // The registry behind the other name refuses the credential-less PUT.

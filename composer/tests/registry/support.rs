@@ -105,6 +105,20 @@ pub async fn copy_into(
         .await
 }
 
+/// Copies `img`'s first layer from `src` into `dst`, reading with `source_credentials` and
+/// writing with `dest_credentials`.
+pub async fn copy_first_layer(
+    c: &RegistryClient,
+    (src, source_credentials): (&ImageRef, &Credentials),
+    (dst, dest_credentials): (&ImageRef, &Credentials),
+    img: &PushedImage,
+) -> manifold_composer::Result<BlobCopy> {
+    let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
+    let source_access = access(source_credentials, INSECURE);
+    let dest_access = access(dest_credentials, INSECURE);
+    copy_into(c, src, dst, digest, size, &source_access, &dest_access).await
+}
+
 /// Copies `img`'s first layer from `source`'s `app` into `dest`'s `dst`, anonymously.
 pub async fn copy_layer(
     c: &RegistryClient,
@@ -113,10 +127,8 @@ pub async fn copy_layer(
     img: &PushedImage,
 ) -> manifold_composer::Result<BlobCopy> {
     let anonymous = Credentials::anonymous();
-    let a = access(&anonymous, INSECURE);
     let (src, dst) = (repo(source, "app"), repo(dest, "dst"));
-    let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
-    copy_into(c, &src, &dst, digest, size, &a, &a).await
+    copy_first_layer(c, (&src, &anonymous), (&dst, &anonymous), img).await
 }
 
 /// A Basic-auth registry (`user`, `password`) whose blob `GET`s in `app` are redirected to blob

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use crate::token_server::{parse_query, TokenRequest};
+use crate::token_server::{parse_query, service_and_scopes, TokenRequest};
 
 /// The `service` of the token endpoint's challenges.
 pub(crate) const SERVICE: &str = "fake-registry";
@@ -314,16 +314,7 @@ impl Gate {
                 )
             }
         };
-        let service = params
-            .iter()
-            .find(|(k, _)| k == "service")
-            .map(|(_, v)| v.clone());
-        let scopes: Vec<String> = params
-            .iter()
-            .filter(|(k, _)| k == "scope")
-            .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let (service, scopes) = service_and_scopes(&params);
         self.requests.push(TokenRequest {
             method: method.to_string(),
             user: who
