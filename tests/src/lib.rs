@@ -6,6 +6,9 @@
 //! registry HTTP or skopeo). Everything is blocking, so tests are plain `#[test]` functions that run
 //! in parallel; every process is killed when its handle is dropped.
 //!
+//! The composer's own tests use none of those processes: they run against [`fake_registry`], an
+//! in-process registry with fault hooks, and the harness refuses to start a real registry for them.
+//!
 //! Modules:
 //! - [`registry`]: a CNCF distribution registry (plain, basic auth or token auth) and its access log.
 //! - [`fake_registry`]: an in-process registry with fault hooks, for the composer's tests (no

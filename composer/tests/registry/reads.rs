@@ -569,11 +569,11 @@ const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.im
 /// identity token `identity-xyz`, anonymous clients may pull, and tokens say they last
 /// `expires_in` seconds (`None`: nothing said).
 fn token_registry(expires_in: Option<u64>) -> (FakeRegistry, ImageRef) {
+    let alice = Account::new(USER, PASS).with_identity_token("identity-xyz");
     let reg = FakeRegistry::start(Options {
-        accounts: vec![Account::new(USER, PASS).with_identity_token("identity-xyz")],
         anonymous_pull: true,
         token_expires_in: expires_in,
-        ..Options::new(AuthMode::Bearer, Vec::new())
+        ..Options::new(AuthMode::Bearer, vec![alice])
     });
     reg.put_manifest("app", "v1", oci::OCI_MANIFEST, MANIFEST.as_bytes());
     let img = image(&format!("{}/app:v1", reg.host()));
