@@ -28,14 +28,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::content::{self, Hasher};
 use super::errors;
-use super::retry::{self, Failure};
+use super::transport::retry::{self, Failure, Retry};
 use super::transport::{Dest, Target};
-use super::{pull_scope, push_scope, Access, BlobCopy, RegistryClient, Route};
+use super::{Access, BlobCopy, RegistryClient, Route};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci;
 use crate::reference::ImageRef;
@@ -43,18 +44,18 @@ use crate::reference::ImageRef;
 /// How long cancelling an abandoned upload session may take; it is only tidying up.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Percent-encodes a query value: everything but RFC 3986 unreserved characters and `/`
-/// (repository names keep their slashes, as containers/image sends them).
+/// What a query value keeps unescaped: RFC 3986's unreserved characters and `/` (repository
+/// names keep their slashes, as containers/image sends them).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `s` percent-encoded as a query value.
 fn query_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// The upload session URL of a `202` response: its `Location`, resolved against the URL the
@@ -230,7 +231,7 @@ impl RegistryClient {
         let repo = route.image();
         let context = format!("checking whether a blob {digest} exists in {}", repo.name());
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
-        let target = self.pull_target(route);
+        let target = Target::pull(route);
         let path = format!("/v2/{}/blobs/{digest}", repo.repository);
         let resp = self
             .inner
@@ -329,7 +330,7 @@ impl RegistryClient {
         digest: &str,
         size: u64,
     ) -> Result<BlobCopy, Failure> {
-        let dest_target = self.push_target(dest);
+        let dest_target = Target::push(dest);
         let dest_image = dest.image();
         let (exists, session, opened) = tokio::join!(
             self.blob_exists_at(dest, digest),
@@ -405,17 +406,19 @@ impl RegistryClient {
             to.name()
         );
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
-        let policy = *self.inner.transport.policy();
-        let copied = retry::run(&policy, &context, || async move {
-            if check_first {
-                self.upload_if_missing_once(source, dest, digest, size)
-                    .await
-            } else {
-                self.copy_blob_once(source, dest, digest, size).await
-            }
-        })
-        .await
-        .map_err(|e| e.context(&context))?;
+        let copied = self
+            .inner
+            .transport
+            .retry(&context, || async move {
+                if check_first {
+                    self.upload_if_missing_once(source, dest, digest, size)
+                        .await
+                } else {
+                    self.copy_blob_once(source, dest, digest, size).await
+                }
+            })
+            .await
+            .map_err(|f| f.error.context(&context))?;
         tracing::debug!(%digest, from = %from.name(), to = %to.name(), ?copied, "blob copied");
         Ok(copied)
     }
@@ -437,7 +440,7 @@ impl RegistryClient {
                 Mount::Refused => {}
             }
         }
-        let dest_target = self.push_target(dest);
+        let dest_target = Target::push(dest);
         let dest_image = dest.image();
         let session = match session {
             Some(url) => url,
@@ -461,14 +464,7 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<Mount, Failure> {
         let dest = dest_route.image();
-        let target = Target {
-            registry: &dest.registry,
-            insecure: dest_route.insecure(),
-            auth: dest_route.auth(),
-            // One token for both: the registry checks pull on `from` and push on the
-            // destination in the same request.
-            scopes: vec![pull_scope(from_repo), push_scope(&dest.repository)],
-        };
+        let target = Target::mount(dest_route, from_repo);
         let path = format!(
             "/v2/{}/blobs/uploads/?mount={}&from={}",
             dest.repository,
@@ -478,14 +474,15 @@ impl RegistryClient {
         let resp = match self
             .inner
             .transport
-            .attempt(&target, Method::POST, Dest::Path(&path), |r| {
+            .authenticated()
+            .send(&target, &Method::POST, Dest::Path(&path), |r| {
                 r.header(CONTENT_LENGTH, HeaderValue::from_static("0"))
             })
             .await
         {
             Ok(resp) => resp,
             // The registry is unreachable or overloaded: the step fails and is retried.
-            Err(f) if f.retry != retry::Retry::Never => return Err(f),
+            Err(f) if f.retry != Retry::Never => return Err(f),
             Err(f) => {
                 // E.g. a token server that will not issue the combined scopes: upload instead.
                 tracing::debug!(%digest, error = %f.error, "mount not possible; uploading instead");
@@ -516,7 +513,8 @@ impl RegistryClient {
         let resp = self
             .inner
             .transport
-            .attempt(target, Method::POST, Dest::Path(&path), |r| {
+            .authenticated()
+            .send(target, &Method::POST, Dest::Path(&path), |r| {
                 r.header(CONTENT_LENGTH, HeaderValue::from_static("0"))
             })
             .await?;
@@ -577,12 +575,13 @@ impl RegistryClient {
         size: u64,
     ) -> Result<reqwest::Response, Failure> {
         let source = source_route.image();
-        let source_target = self.pull_target(source_route);
+        let source_target = Target::pull(source_route);
         let path = format!("/v2/{}/blobs/{digest}", source.repository);
         let resp = self
             .inner
             .transport
-            .attempt(&source_target, Method::GET, Dest::Path(&path), |r| r)
+            .authenticated()
+            .send(&source_target, &Method::GET, Dest::Path(&path), |r| r)
             .await?;
         let reading = || format!("reading blob from {}", source.name());
         if !resp.status().is_success() {
@@ -641,7 +640,8 @@ impl RegistryClient {
         let sent = self
             .inner
             .transport
-            .attempt_once(dest_target, Method::PUT, Dest::Url(&url), |r| {
+            .authenticated()
+            .send_once(dest_target, &Method::PUT, Dest::Url(&url), |r| {
                 r.header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
                     .body(body)
@@ -674,10 +674,12 @@ impl RegistryClient {
     /// Best-effort `DELETE` of an upload session a failed step leaves behind, so the registry
     /// does not keep its partial data until its purge runs.
     async fn cancel_upload(&self, target: &Target<'_>, session: &Url) {
-        let cancel =
-            self.inner
-                .transport
-                .attempt_once(target, Method::DELETE, Dest::Url(session), |r| r);
+        let cancel = self.inner.transport.authenticated().send_once(
+            target,
+            &Method::DELETE,
+            Dest::Url(session),
+            |r| r,
+        );
         match tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
             Ok(Ok(resp)) => {
                 tracing::debug!(status = resp.status().as_u16(), "upload session cancelled")
@@ -723,6 +725,7 @@ mod tests {
         );
         assert_eq!(query_value("team/app-1_x.y"), "team/app-1_x.y");
         assert_eq!(query_value("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(query_value("ü~"), "%C3%BC~");
     }
 
     fn verified(

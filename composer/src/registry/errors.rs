@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 use super::challenge::{Challenge, Scheme};
-use super::retry::{self, Failure};
+use super::transport::retry::{self, Failure};
 use crate::error::{Error, ErrorKind};
 
 /// How much of an error body is read; registries send a few hundred bytes.

@@ -15,11 +15,10 @@
 //! - `configured`: manifold's configured credentials (`[registry.credentials]`,
 //!   `credential_helper`, `auth_file`).
 //! - [`challenge`]: `WWW-Authenticate` parsing (pure).
-//! - `token`: bearer token requests and the token cache.
-//! - `transport`: scheme selection (HTTPS, or for insecure registries HTTP fallback), the ping,
-//!   authentication, the retry after a 401 and retries of transient failures.
-//! - `retry`: the retry policy (`push.retries`, `push.retry_backoff_ms`), `Retry-After`, and
-//!   whole-step retries.
+//! - `transport`: requests in layers, one concern each: logging (the HTTP clients), the scheme
+//!   (the ping, HTTPS or for insecure registries HTTP fallback), authentication (tokens, the retry
+//!   after a 401) and the one retry loop (`push.retries`, `push.retry_backoff_ms`,
+//!   `Retry-After`), for single requests and whole steps alike.
 //! - `blobs`: blob existence checks and blob copies (cross-repository mount, or a verified
 //!   GET-to-PUT stream).
 //! - `errors`: registry error bodies and transport failures as composer errors, in
@@ -28,7 +27,7 @@
 //! - `tls`: the TLS settings of registry connections (ring named explicitly, so the library needs
 //!   no process-wide rustls provider).
 //!
-//! Every request is retried on connection errors, `408`, `429` and `5xx` (see `retry`), and a
+//! Every request is retried on connection errors, `408`, `429` and `5xx` (see `transport`), and a
 //! bearer token the registry refuses is replaced once by a fresh one.
 //!
 //! Error texts follow containers/image so that podman clients see familiar messages, e.g.
@@ -41,10 +40,8 @@ pub mod challenge;
 mod configured;
 mod content;
 mod errors;
-mod retry;
 pub mod route;
 mod tls;
-mod token;
 mod transport;
 
 use std::fmt;
@@ -116,16 +113,6 @@ impl fmt::Debug for RegistryClient {
     }
 }
 
-/// `repository:NAME:pull`, the scope every read needs.
-fn pull_scope(repository: &str) -> String {
-    format!("repository:{repository}:pull")
-}
-
-/// `repository:NAME:pull,push`, the scope of every write (uploads need pull as well).
-fn push_scope(repository: &str) -> String {
-    format!("repository:{repository}:pull,push")
-}
-
 /// The error of a blob that no place (primary or mirror) has.
 pub(crate) fn blob_unknown(digest: &str) -> Error {
     Error::new(
@@ -169,7 +156,7 @@ impl RegistryClient {
     /// A client with its own connection pools, using `config` for insecure registries, limits
     /// and the retry policy (`push.retries`, `push.retry_backoff_ms`).
     pub fn new(config: Arc<Config>) -> Result<Self> {
-        let policy = retry::Policy::from_settings(&config.push);
+        let policy = transport::retry::Policy::from_settings(&config.push);
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 router: Router::new(config.clone()),
@@ -250,26 +237,6 @@ impl RegistryClient {
         self.inner.config.limits.max_manifest_size.0
     }
 
-    /// Who a read of the route's repository goes to: scope `pull` on it.
-    fn pull_target<'a>(&self, route: &'a Route) -> Target<'a> {
-        Target {
-            registry: &route.image().registry,
-            insecure: route.insecure(),
-            auth: route.auth(),
-            scopes: vec![pull_scope(&route.image().repository)],
-        }
-    }
-
-    /// Who a write to the route's repository goes to: scope `pull,push` on it.
-    fn push_target<'a>(&self, route: &'a Route) -> Target<'a> {
-        Target {
-            registry: &route.image().registry,
-            insecure: route.insecure(),
-            auth: route.auth(),
-            scopes: vec![push_scope(&route.image().repository)],
-        }
-    }
-
     /// [`RegistryClient::get_manifest_at`] at the first read route that answers (mirrors, then
     /// the primary location).
     pub async fn get_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<RawManifest> {
@@ -293,7 +260,7 @@ impl RegistryClient {
         let image = route.image();
         let reference = image.reference();
         let context = format!("reading manifest {reference} in {}", image.name());
-        let target = self.pull_target(route);
+        let target = Target::pull(route);
         let path = format!("/v2/{}/manifests/{reference}", image.repository);
         let mut resp = self
             .inner
@@ -338,7 +305,7 @@ impl RegistryClient {
         let image = route.image();
         let reference = image.reference();
         let context = format!("reading manifest {reference} in {}", image.name());
-        let target = self.pull_target(route);
+        let target = Target::pull(route);
         let path = format!("/v2/{}/manifests/{reference}", image.repository);
         let resp = self
             .inner
@@ -384,7 +351,7 @@ impl RegistryClient {
     /// "exists", so a registry that does not answer the question is simply checked blob by blob.
     pub async fn repository_exists_at(&self, route: &Route) -> Result<bool> {
         let repo = route.image();
-        let target = self.pull_target(route);
+        let target = Target::pull(route);
         let path = format!("/v2/{}/tags/list?n=1", repo.repository);
         let resp = self
             .inner
@@ -434,7 +401,7 @@ impl RegistryClient {
             )
             .context(&context)
         })?;
-        let target = self.push_target(route);
+        let target = Target::push(route);
         let path = format!("/v2/{}/manifests/{reference}", dest.repository);
         let resp = self
             .inner
@@ -489,7 +456,7 @@ impl RegistryClient {
         oci::validate_digest(digest)?;
         let image = route.image();
         let context = format!("reading blob {digest} in {}", image.name());
-        let target = self.pull_target(route);
+        let target = Target::pull(route);
         let path = format!("/v2/{}/blobs/{digest}", image.repository);
         let mut resp = self
             .inner

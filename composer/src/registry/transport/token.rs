@@ -15,7 +15,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::errors;
+use super::super::errors;
+use super::log::Http;
 use super::retry::{self, Failure};
 use crate::credentials::{Auth, Secret};
 use crate::error::{Error, ErrorKind, Result};
@@ -224,7 +225,7 @@ pub(crate) struct TokenRequest<'a> {
 /// Asks the token server; returns the token and its lifetime. Connection failures, `429` and
 /// `5xx` from the token server are transient failures (see [`super::retry`]).
 pub(crate) async fn fetch(
-    client: &reqwest::Client,
+    http: &Http,
     req: &TokenRequest<'_>,
 ) -> Result<(Secret, Duration), Failure> {
     let mut url = Url::parse(req.realm).map_err(|e| {
@@ -273,8 +274,7 @@ pub(crate) async fn fetch(
             let body = form.query().unwrap_or("").to_string();
             (
                 Method::POST,
-                client
-                    .post(url.clone())
+                http.request(req.insecure, Method::POST, url.clone())
                     .header(
                         reqwest::header::CONTENT_TYPE,
                         "application/x-www-form-urlencoded",
@@ -297,15 +297,15 @@ pub(crate) async fn fetch(
                     q.append_pair("scope", scope);
                 }
             }
-            let mut b = client.get(url.clone());
+            let mut b = http.request(req.insecure, Method::GET, url.clone());
             if let Some(Auth::Basic { username, password }) = basic {
                 b = b.basic_auth(username, Some(password.expose()));
             }
             (Method::GET, b)
         }
     };
-    let mut resp = builder
-        .send()
+    let mut resp = http
+        .send(builder)
         .await
         .map_err(|e| errors::transport_failure(&method, &url, &e))?;
     let status = resp.status();

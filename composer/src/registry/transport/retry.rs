@@ -1,20 +1,25 @@
-//! When and how often a failed registry request is tried again.
+//! The retry layer: the one loop that tries a failed registry operation again.
 //!
 //! Transient failures are retried: connection errors (refused, reset, closed early, timeouts),
 //! `408`, `429` and `5xx`. The first retry waits `push.retry_backoff_ms`, each further one twice
 //! as long (plus up to a quarter of jitter, so many clients that failed together do not return
 //! together), at most `push.retries` times after the first attempt. A `Retry-After` on a `429` or
-//! `503` replaces the computed delay, capped at [`MAX_RETRY_AFTER`] so a registry cannot park a
-//! push for hours.
+//! `503` (delta-seconds or an HTTP-date) replaces the computed delay, capped at
+//! [`MAX_RETRY_AFTER`] so a registry cannot park a push for hours.
 //!
 //! A request whose cached bearer token was refused is a different case ([`Retry::Reauth`]): the
 //! token has been dropped, and one immediate new attempt fetches a fresh one. That attempt does not
 //! count against `push.retries`, because it fixes a known cause rather than hoping for better luck.
 //!
 //! Everything else (other 4xx, TLS failures, digest mismatches) is final.
+//!
+//! [`run`] retries an operation given as a closure, so the same loop, with the same count, serves
+//! a single request (the transport's `send`) and a step of several requests that must be repeated
+//! as a whole (a blob copy: a new upload session, a new source GET, a new PUT).
 
+use std::fmt;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
@@ -78,6 +83,24 @@ impl From<Error> for Failure {
     }
 }
 
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// A failed attempt as the retry loop sees it: what to log, and whether another may follow.
+pub(crate) trait Transient: fmt::Display {
+    /// Whether and when the operation may be tried again.
+    fn retry(&self) -> Retry;
+}
+
+impl Transient for Failure {
+    fn retry(&self) -> Retry {
+        self.retry
+    }
+}
+
 /// True for statuses that say "not now" rather than "no": `408`, `429` and every `5xx`.
 pub(crate) fn retryable_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
@@ -96,69 +119,15 @@ pub(crate) fn retry_after(
         return None;
     }
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = if let Ok(secs) = value.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
+    let delay = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
         // A date in the past means "now".
-        parse_http_date(value)?
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
             .duration_since(now)
-            .unwrap_or(Duration::ZERO)
+            .unwrap_or(Duration::ZERO),
     };
     Some(delay.min(MAX_RETRY_AFTER))
-}
-
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only HTTP-date form RFC 9110
-/// lets senders generate; the obsolete forms are not worth a parser here (unreadable dates fall
-/// back to the computed backoff).
-pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let (_, rest) = s.split_once(", ")?;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let hour: u64 = hms.next()?.parse().ok()?;
-    let minute: u64 = hms.next()?.parse().ok()?;
-    let second: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT"
-        || parts.next().is_some()
-        || hms.next().is_some()
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-        || !(1970..=9999).contains(&year)
-    {
-        return None;
-    }
-    let days = u64::try_from(days_from_civil(year, month, day as i64)).ok()?;
-    let secs = days * 86400 + hour * 3600 + minute * 60 + second;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// How many retries and how long between them.
@@ -193,49 +162,24 @@ impl Policy {
     }
 }
 
-/// The retries one operation has used under a [`Policy`].
-pub(crate) struct Retries<'a> {
-    policy: &'a Policy,
-    used: u32,
-}
-
-impl<'a> Retries<'a> {
-    pub(crate) fn new(policy: &'a Policy) -> Self {
-        Retries { policy, used: 0 }
-    }
-
-    /// Counts one more retry and returns the wait before it (`after`: the registry's
-    /// `Retry-After`), or `None` when the retries are used up.
-    pub(crate) fn next(&mut self, after: Option<Duration>) -> Option<Duration> {
-        if self.used >= self.policy.retries {
-            return None;
-        }
-        self.used += 1;
-        Some(self.policy.delay(self.used, after))
-    }
-
-    /// How many retries have been counted.
-    pub(crate) fn used(&self) -> u32 {
-        self.used
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails for good, or the retries are used up; returns the
-/// last error. `what` names the operation in logs.
-pub(crate) async fn run<T, F, Fut>(policy: &Policy, what: &str, mut attempt: F) -> Result<T, Error>
+/// Runs `op` until it succeeds, fails for good, or the retries `policy` allows are used up, and
+/// returns the last failure. `what` names the operation in logs. Whatever a failure holds (a
+/// response, and with it a connection) is released before the wait.
+pub(crate) async fn run<T, E, F, Fut>(policy: &Policy, what: &str, mut op: F) -> Result<T, E>
 where
+    E: Transient,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Failure>>,
+    Fut: Future<Output = Result<T, E>>,
 {
-    let mut retries = Retries::new(policy);
+    let mut used = 0;
     let mut reauthenticated = false;
     loop {
-        let failure = match attempt().await {
+        let failure = match op().await {
             Ok(v) => return Ok(v),
             Err(f) => f,
         };
-        let after = match failure.retry {
-            Retry::Never => return Err(failure.error),
+        let after = match failure.retry() {
+            Retry::Never => return Err(failure),
             Retry::Reauth if !reauthenticated => {
                 reauthenticated = true;
                 tracing::debug!(what, "token refused; retrying with a fresh token");
@@ -245,17 +189,20 @@ where
             Retry::Reauth => None,
             Retry::Backoff(after) => after,
         };
-        let Some(delay) = retries.next(after) else {
-            return Err(failure.error);
-        };
+        if used >= policy.retries {
+            return Err(failure);
+        }
+        used += 1;
+        let delay = policy.delay(used, after);
         tracing::warn!(
             what,
-            retry = retries.used(),
+            retry = used,
             of = policy.retries,
             delay_ms = delay.as_millis() as u64,
-            error = %failure.error,
+            error = %failure,
             "registry operation failed; retrying"
         );
+        drop(failure);
         tokio::time::sleep(delay).await;
     }
 }
@@ -265,6 +212,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use reqwest::header::HeaderValue;
+    use std::time::UNIX_EPOCH;
 
     fn headers(retry_after: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -292,35 +240,33 @@ mod tests {
     }
 
     #[test]
-    fn http_dates() {
-        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("parses");
-        assert_eq!(
-            t.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(),
-            784_111_777
-        );
-        let t = parse_http_date("Fri, 27 Nov 2026 03:12:11 GMT").expect("parses");
-        assert_eq!(
-            t.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(),
-            1_795_749_131
-        );
-        let t = parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT").expect("leap day");
-        assert_eq!(
-            t.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(),
-            1_709_164_800
-        );
+    fn retry_after_reads_every_http_date_form_and_nothing_else() {
+        // 5 s after `now`, as IMF-fixdate, RFC 850 and asctime, the three forms RFC 9110 has
+        // recipients accept.
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let s503 = StatusCode::SERVICE_UNAVAILABLE;
+        for date in [
+            "Sun, 06 Nov 1994 08:49:42 GMT",
+            "Sunday, 06-Nov-94 08:49:42 GMT",
+            "Sun Nov  6 08:49:42 1994",
+        ] {
+            assert_eq!(
+                retry_after(s503, &headers(date), now),
+                Some(Duration::from_secs(5)),
+                "{date:?}"
+            );
+        }
         for bad in [
             "",
             "soon",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "1.5",
             "Sun, 06 Foo 1994 08:49:37 GMT",
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 24:49:37 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMT extra",
         ] {
-            assert!(parse_http_date(bad).is_none(), "{bad:?}");
+            assert_eq!(retry_after(s503, &headers(bad), now), None, "{bad:?}");
         }
     }
 
@@ -394,14 +340,14 @@ mod tests {
             backoff: Duration::from_millis(1),
         };
         let mut calls = 0;
-        let r: Result<(), Error> = run(&p, "test", || {
+        let r: Result<(), Failure> = run(&p, "test", || {
             calls += 1;
             let n = calls;
             async move { Err(Failure::transient(err(&format!("attempt {n}")), None)) }
         })
         .await;
         assert_eq!(calls, 3);
-        assert_eq!(r.expect_err("fails").message(), "attempt 3");
+        assert_eq!(r.expect_err("fails").error.message(), "attempt 3");
 
         let mut calls = 0;
         let r = run(&p, "test", || {
@@ -426,7 +372,7 @@ mod tests {
             backoff: Duration::from_millis(1),
         };
         let mut calls = 0;
-        let r: Result<(), Error> = run(&none, "test", || {
+        let r: Result<(), Failure> = run(&none, "test", || {
             calls += 1;
             async { Err(Failure::fatal(err("no"))) }
         })
@@ -437,7 +383,7 @@ mod tests {
         // With no retries configured, a refused cached token still gets its one fresh attempt,
         // but not a second.
         let mut calls = 0;
-        let r: Result<(), Error> = run(&none, "test", || {
+        let r: Result<(), Failure> = run(&none, "test", || {
             calls += 1;
             async {
                 Err(Failure {
