@@ -20,7 +20,7 @@
 //!   after a 401) and the one retry loop (`push.retries`, `push.retry_backoff_ms`,
 //!   `Retry-After`), for single requests and whole steps alike.
 //! - `blobs`: blob existence checks and blob copies (cross-repository mount, or a verified
-//!   GET-to-PUT stream).
+//!   GET-to-PUT stream); `verified`: the check of that stream on its way.
 //! - `errors`: registry error bodies and transport failures as composer errors, in
 //!   containers/image's words.
 //! - `content`: size-capped body reads and digest checks.
@@ -43,6 +43,7 @@ mod errors;
 pub mod route;
 mod tls;
 mod transport;
+mod verified;
 
 use std::fmt;
 use std::future::Future;
