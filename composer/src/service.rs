@@ -226,9 +226,8 @@ impl Composer {
         }
         let image = ImageRef::parse_source(name)?;
         check(access.grant.check_pull(&image.name()))?;
-        let raw = self
-            .registry
-            .get_manifest(&image, &access.as_access())
+        let (raw, _) = self
+            .read_manifest(&image, &access.as_access())
             .await
             .map_err(|e| e.context(format!("reading image \"docker://{image}\"")))?;
         if raw.is_list() {
@@ -514,11 +513,7 @@ impl Composer {
         access: &RegistryAccess,
     ) -> Result<Vec<Instance>> {
         let named = ImageRef::parse_source(image)?;
-        let access_ = access.as_access();
-        let (raw, route) = self
-            .registry
-            .get_manifest_with_route(&named, &access_)
-            .await?;
+        let (raw, route) = self.read_manifest(&named, &access.as_access()).await?;
         // Where the manifest was actually read (a mirror, a rewritten location): its config and
         // children are read from there too, with the same credential, and it is recorded as the
         // source push copies from.
@@ -559,7 +554,7 @@ impl Composer {
             if platform.os.is_empty() || platform.architecture.is_empty() {
                 // 6.3: missing os or architecture comes from the instance's own config.
                 let child = route.with_digest(&d.digest);
-                let child_raw = self.registry.get_manifest_at(&child).await?;
+                let child_raw = self.registry.manifest_get(&child).await?;
                 let from_config = self.config_platform(&child, &child_raw.doc()?).await?;
                 if platform.os.is_empty() {
                     platform.os = from_config.os;
@@ -606,7 +601,7 @@ impl Composer {
                 config.digest
             ))
         })?;
-        let blob = self.registry.get_blob_at(route, &config.digest).await?;
+        let blob = self.registry.blob_get(route, &config.digest).await?;
         Ok(ImageConfig::parse(&blob)?.platform())
     }
 
@@ -617,10 +612,7 @@ impl Composer {
         access: &RegistryAccess,
     ) -> Result<Descriptor> {
         let image = ImageRef::parse_source(reference)?;
-        let raw = self
-            .registry
-            .get_manifest(&image, &access.as_access())
-            .await?;
+        let (raw, _) = self.read_manifest(&image, &access.as_access()).await?;
         let artifact_type = if raw.is_list() {
             None
         } else {
@@ -638,11 +630,23 @@ impl Composer {
     /// The digest of the top manifest of an image reference (an annotate target).
     async fn target_digest(&self, target: &str, access: &RegistryAccess) -> Result<String> {
         let image = ImageRef::parse_source(target)?;
-        let raw = self
-            .registry
-            .get_manifest(&image, &access.as_access())
-            .await?;
+        let (raw, _) = self.read_manifest(&image, &access.as_access()).await?;
         Ok(raw.digest)
+    }
+
+    /// Reads `image`'s manifest through the cache at the first place that has it (mirrors, then
+    /// the primary location), and returns it with that place.
+    async fn read_manifest(
+        &self,
+        image: &ImageRef,
+        access: &Access<'_>,
+    ) -> Result<(RawManifest, Route)> {
+        self.registry
+            .client()
+            .first_answer(image, access, |route| async move {
+                self.registry.manifest_get(&route).await
+            })
+            .await
     }
 }
 

@@ -22,6 +22,7 @@ use moka::Expiry;
 
 use super::identity::Identity;
 use crate::oci::RawManifest;
+use crate::registry::ManifestHead;
 
 /// A repository at a registry: where content lives and what access is granted to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,12 +83,8 @@ impl Key {
 /// What a tag pointed at, and when the registry last said so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TagEntry {
-    /// The manifest's digest.
-    pub digest: String,
-    /// Its media type.
-    pub media_type: String,
-    /// Its size in bytes.
-    pub size: u64,
+    /// The manifest the tag resolved to.
+    pub head: ManifestHead,
     /// When the registry last confirmed this resolution.
     pub validated_at: Instant,
 }
@@ -115,7 +112,7 @@ pub(crate) fn weigh(key: &Key, value: &Value) -> u32 {
     let payload = match value {
         Value::Manifest(m) => m.bytes.len() + m.digest.len() + m.media_type.len(),
         Value::Blob(b) => b.len(),
-        Value::Tag(t) => t.digest.len() + t.media_type.len(),
+        Value::Tag(t) => t.head.digest.len() + t.head.media_type.len(),
         Value::Access(_) => 0,
     };
     let total = payload
@@ -136,7 +133,7 @@ pub(crate) struct EntryExpiry {
 
 impl EntryExpiry {
     /// How long an entry under `key` is kept after it is written.
-    pub fn lifetime(&self, key: &Key) -> Option<Duration> {
+    pub(crate) fn lifetime(&self, key: &Key) -> Option<Duration> {
         if key.is_immutable() {
             None
         } else {
@@ -145,7 +142,7 @@ impl EntryExpiry {
     }
 
     /// How an entry validated (or confirmed) at `at` stands at `now`.
-    pub fn freshness(&self, at: Instant, now: Instant) -> Freshness {
+    pub(crate) fn freshness(&self, at: Instant, now: Instant) -> Freshness {
         let age = now.saturating_duration_since(at);
         if age < self.tag_ttl {
             Freshness::Fresh

@@ -19,7 +19,7 @@ use crate::credentials::Auth;
 
 /// The identity of one credential (or of no credential) at one registry.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Identity {
+pub(crate) enum Identity {
     /// No credential: what anyone can read.
     Anonymous,
     /// A credential a client sent, as a salted SHA-256 of every part of it.
@@ -35,7 +35,7 @@ impl Identity {
     /// Each field is length-prefixed and each kind of credential tagged, so that no two
     /// different credentials hash the same input (`("ab", "c")` vs `("a", "bc")`, or a user
     /// name vs a token).
-    pub fn of(salt: &[u8], auth: Option<&Auth>) -> Identity {
+    pub(crate) fn of(salt: &[u8], auth: Option<&Auth>) -> Identity {
         let Some(auth) = auth else {
             return Identity::Anonymous;
         };
@@ -57,7 +57,7 @@ impl Identity {
 
     /// The identity of the configured credential described by `label` (where it is configured
     /// and its user name; no secret) under `salt`.
-    pub fn configured(salt: &[u8], label: &str) -> Identity {
+    pub(crate) fn configured(salt: &[u8], label: &str) -> Identity {
         let mut h = Sha256::new();
         field(&mut h, salt);
         field(&mut h, b"configured");

@@ -1,8 +1,8 @@
 //! The manifest cache: ask a registry once, answer everyone else from memory, and never serve
 //! one client what its own credentials could not read.
 //!
-//! [`ManifestCache`] has the read API of [`RegistryClient`] (`get_manifest`, `get_blob`) and
-//! sits in front of one. It keeps, in one moka cache bounded in bytes
+//! [`ManifestCache`] has the read verbs of [`RegistryClient`] ([`ManifestCache::manifest_get`],
+//! [`ManifestCache::blob_get`], each at a resolved [`Route`]) and sits in front of one. It keeps, in one moka cache bounded in bytes
 //! (`[cache] max_bytes`; the `entry` module describes keys and weights):
 //!
 //! - **content by digest**: manifests and image configs, keyed by registry, repository and
@@ -10,16 +10,16 @@
 //! - **tag resolutions**: tag -> (digest, media type, size), with the instant the registry last
 //!   said so. Fresh for `tag_ttl`; after that one HEAD revalidates, and a GET follows only when
 //!   the digest changed. The bytes live once, under the digest.
-//! - **access confirmations**: per (registry, repository, credential [`Identity`], TLS mode), the
+//! - **access confirmations**: per (registry, repository, credential `Identity`, TLS mode), the
 //!   instant a read with that credential last succeeded. Fresh for `tag_ttl` as well.
 //!
 //! # Where and as whom
 //!
-//! Every read is first resolved by the registry client into routes (allow-list, prefix
-//! rewrites, mirrors, the credential per place; see [`crate::registry::route`]) and the places
-//! are tried in order. Everything here is keyed by the *effective* place: a manifest read from
-//! a mirror is cached under the mirror's registry and repository, and a confirmation of access
-//! there says nothing about the primary location. A configured credential has an identity of
+//! Callers resolve every read into routes first (allow-list, prefix rewrites, mirrors, the
+//! credential per place), trying the places in order with [`RegistryClient::first_answer`].
+//! Everything here is keyed by the *effective* place: a manifest read from a mirror is cached
+//! under the mirror's registry and repository, and a confirmation of access there says nothing
+//! about the primary location. A configured credential has an identity of
 //! its own, derived from where it is configured, never from its secret.
 //!
 //! # Credentials
@@ -67,14 +67,11 @@ use futures_util::FutureExt as _;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci::{self, RawManifest};
 use crate::reference::ImageRef;
-use crate::registry::{Access, CredentialSource, RegistryClient, Route};
+use crate::registry::{CredentialSource, ManifestHead, RegistryClient, Route};
 use entry::{EntryExpiry, Freshness, Key, Repo, TagEntry, Value, Who};
 use flight::Flights;
 
-pub use identity::Identity;
-
-/// What a manifest HEAD reports: `(digest, media type, size)`, or `None` for "unknown".
-type HeadResult = Option<(String, String, u64)>;
+use identity::Identity;
 
 /// A caching, single-flight, credential-respecting reader in front of a [`RegistryClient`];
 /// cheap to clone (clones share everything).
@@ -103,7 +100,7 @@ struct Inner {
     /// Manifest GETs in flight.
     manifests: Flights<(Key, Who), Arc<RawManifest>>,
     /// Manifest HEADs by digest (access confirmations) in flight.
-    heads: Flights<(Key, Who), HeadResult>,
+    heads: Flights<(Key, Who), Option<ManifestHead>>,
     /// Blob GETs in flight.
     blobs: Flights<(Key, Who), Bytes>,
     /// Blob HEADs (access confirmations) in flight: true when the blob may be served.
@@ -181,10 +178,6 @@ fn is_upstream_failure(e: &Error) -> bool {
     e.kind() == ErrorKind::Registry
 }
 
-fn head_of(m: &RawManifest) -> (String, String, u64) {
-    (m.digest.clone(), m.media_type.clone(), m.bytes.len() as u64)
-}
-
 impl ManifestCache {
     /// A cache in front of `client`, sized and timed by `settings` (`[cache]`).
     pub fn new(client: RegistryClient, settings: &manifold_config::Cache) -> Self {
@@ -213,46 +206,16 @@ impl ManifestCache {
         }
     }
 
-    /// The registry client behind the cache, for what must not be cached: writes, and reads of
-    /// a push destination (what it has *now*).
+    /// The registry client behind the cache: for resolving reads into routes, and for what must
+    /// not be cached (writes, and reads of a push destination: what it has *now*).
     pub fn client(&self) -> &RegistryClient {
         &self.inner.client
     }
 
-    /// [`RegistryClient::get_manifest`] through the cache: the exact bytes, from memory when
-    /// the tag is fresh (or the reference is a digest) and the caller's access is confirmed.
-    /// Mirrors are tried before the primary location, each cached under its own place.
-    pub async fn get_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<RawManifest> {
-        self.get_manifest_with_route(image, access)
-            .await
-            .map(|(m, _)| m)
-    }
-
-    /// [`ManifestCache::get_manifest`], and the route of the place that answered: where the
-    /// manifest was actually read (a mirror, a rewritten location), for reading its children and
-    /// blobs from the same place and recording it as their source.
-    pub async fn get_manifest_with_route(
-        &self,
-        image: &ImageRef,
-        access: &Access<'_>,
-    ) -> Result<(RawManifest, Route)> {
-        let found = self
-            .inner
-            .client
-            .first_answer(image, access, |route| {
-                Box::pin(async move { self.get_manifest_at(&route).await.map(Some) })
-            })
-            .await?;
-        found.ok_or_else(|| {
-            Error::new(
-                ErrorKind::RegistryNotFound,
-                format!("{image}: manifest unknown"),
-            )
-        })
-    }
-
-    /// [`RegistryClient::get_manifest_at`] through the cache: one place only.
-    pub async fn get_manifest_at(&self, route: &Route) -> Result<RawManifest> {
+    /// [`RegistryClient::manifest_get`] through the cache: the exact bytes of the manifest the
+    /// route names, from memory when the tag is fresh (or the reference is a digest) and the
+    /// caller's access is confirmed.
+    pub async fn manifest_get(&self, route: &Route) -> Result<RawManifest> {
         let caller = self.inner.caller(route);
         let m = match &route.image().digest {
             Some(digest) => self.inner.manifest_by_digest(&caller, digest).await?,
@@ -261,33 +224,12 @@ impl ManifestCache {
         Ok(RawManifest::clone(&m))
     }
 
-    /// [`RegistryClient::get_blob`] through the cache (image configs: small blobs), mirrors
-    /// first.
-    pub async fn get_blob(
-        &self,
-        image: &ImageRef,
-        digest: &str,
-        access: &Access<'_>,
-    ) -> Result<Bytes> {
-        oci::validate_digest(digest)?;
-        let found = self
-            .inner
-            .client
-            .first_answer(image, access, |route| {
-                Box::pin(async move { self.get_blob_at(&route, digest).await.map(Some) })
-            })
-            .await?;
-        found
-            .map(|(b, _)| b)
-            .ok_or_else(|| crate::registry::blob_unknown(digest))
-    }
-
-    /// [`RegistryClient::get_blob_at`] through the cache: one place only.
+    /// [`RegistryClient::blob_get`] through the cache (image configs: small blobs).
     ///
     /// A client whose access to the repository is not confirmed yet is served cached bytes
     /// after its own HEAD of the blob succeeds; in the add path the manifest read just before
     /// has confirmed access already, so the config comes from memory.
-    pub async fn get_blob_at(&self, route: &Route, digest: &str) -> Result<Bytes> {
+    pub async fn blob_get(&self, route: &Route, digest: &str) -> Result<Bytes> {
         oci::validate_digest(digest)?;
         let caller = self.inner.caller(route);
         let key = caller.blob_key(digest);
@@ -304,33 +246,25 @@ impl ManifestCache {
         self.inner.load_blob(&caller, digest).await
     }
 
-    /// Forgets what `image`'s tag resolved to, so the next read asks the registry: for after
-    /// manifold itself wrote that tag (a push). The cache keys by effective place, so the tag
-    /// is forgotten where a write to `image` goes (after rewrites) as well as as named.
-    pub async fn invalidate_tag(&self, image: &ImageRef) {
-        let mut places = vec![image.clone()];
-        match self.inner.client.write_image(image) {
-            Ok(effective) if effective != *image => places.push(effective),
-            Ok(_) => {}
-            // Nothing was written to a place the configuration refuses.
-            Err(_) => {}
-        }
-        for place in places {
-            let repo = Repo {
-                registry: place.registry.clone(),
-                repository: place.repository.clone(),
-            };
-            let tag = place.tag.clone().unwrap_or_else(|| "latest".to_string());
-            for insecure in [false, true] {
-                self.inner
-                    .entries
-                    .invalidate(&Key::Tag {
-                        repo: repo.clone(),
-                        tag: tag.clone(),
-                        insecure,
-                    })
-                    .await;
-            }
+    /// Forgets what the tag of `written` (the route manifold just wrote an index to: a push)
+    /// resolved to, so the next read asks the registry. Reads of the same reference resolve to
+    /// the same effective place, which is what the cache keys by.
+    pub(crate) async fn invalidate_tag(&self, written: &Route) {
+        let place = written.image();
+        let repo = Repo {
+            registry: place.registry.clone(),
+            repository: place.repository.clone(),
+        };
+        let tag = place.tag.clone().unwrap_or_else(|| "latest".to_string());
+        for insecure in [false, true] {
+            self.inner
+                .entries
+                .invalidate(&Key::Tag {
+                    repo: repo.clone(),
+                    tag: tag.clone(),
+                    insecure,
+                })
+                .await;
         }
     }
 
@@ -352,9 +286,7 @@ impl ManifestCache {
 /// The resolution a GET of a tag gives: the manifest it returned, as of `at`.
 fn tag_entry_of(m: &RawManifest, at: Instant) -> Arc<TagEntry> {
     Arc::new(TagEntry {
-        digest: m.digest.clone(),
-        media_type: m.media_type.clone(),
-        size: m.bytes.len() as u64,
+        head: ManifestHead::of(m),
         validated_at: at,
     })
 }
@@ -455,11 +387,14 @@ impl Inner {
 
     async fn manifest_by_tag(self: &Arc<Self>, caller: &Caller) -> Result<Arc<RawManifest>> {
         if let Some(entry) = self.fresh_tag_for(caller).await {
-            if let Some(m) = self.manifest(&caller.manifest_key(&entry.digest)).await {
+            if let Some(m) = self
+                .manifest(&caller.manifest_key(&entry.head.digest))
+                .await
+            {
                 return Ok(m);
             }
             // Resolution fresh, bytes evicted: fetch them by digest.
-            let target = caller.route.with_digest(&entry.digest);
+            let target = caller.route.with_digest(&entry.head.digest);
             return self.load_manifest(caller, target).await;
         }
         match self.resolve_tag(caller).await? {
@@ -470,7 +405,7 @@ impl Inner {
                 entry,
                 manifest: None,
             } => {
-                let target = caller.route.with_digest(&entry.digest);
+                let target = caller.route.with_digest(&entry.head.digest);
                 self.load_manifest(caller, target).await
             }
             // The HEAD said 404: a GET gives the registry's own words (or, if the tag appeared
@@ -515,7 +450,7 @@ impl Inner {
                         let fresh =
                             inner.expiry.freshness(e.validated_at, started) == Freshness::Fresh;
                         if fresh && access == Freshness::Fresh {
-                            let manifest = inner.manifest(&c.manifest_key(&e.digest)).await;
+                            let manifest = inner.manifest(&c.manifest_key(&e.head.digest)).await;
                             return Ok(TagOutcome::Found {
                                 entry: Arc::clone(e),
                                 manifest,
@@ -532,7 +467,7 @@ impl Inner {
                             if is_upstream_failure(&err) && access != Freshness::Expired =>
                         {
                             inner.warn_stale(&c, c.image().reference(), &err);
-                            let manifest = inner.manifest(&c.manifest_key(&e.digest)).await;
+                            let manifest = inner.manifest(&c.manifest_key(&e.head.digest)).await;
                             Ok(TagOutcome::Found { entry: e, manifest })
                         }
                         (result, _) => result,
@@ -546,26 +481,25 @@ impl Inner {
     /// One HEAD of the caller's tag; on success the resolution and the caller's access are
     /// recorded.
     async fn head_tag(&self, caller: &Caller, started: Instant) -> Result<TagOutcome> {
-        let Some((digest, media_type, size)) = self.client.head_manifest_at(&caller.route).await?
-        else {
+        let Some(head) = self.client.manifest_head(&caller.route).await? else {
             return Ok(TagOutcome::Missing);
         };
         let entry = Arc::new(TagEntry {
-            digest,
-            media_type,
-            size,
+            head,
             validated_at: started,
         });
         self.put_tag(caller, Arc::clone(&entry)).await;
         self.confirm(caller, started).await;
         // Unchanged digest: the bytes are (normally) still here, and no GET follows.
-        let manifest = self.manifest(&caller.manifest_key(&entry.digest)).await;
+        let manifest = self
+            .manifest(&caller.manifest_key(&entry.head.digest))
+            .await;
         Ok(TagOutcome::Found { entry, manifest })
     }
 
     /// One GET of the caller's tag; on success bytes, resolution and access are recorded.
     async fn get_tag(&self, caller: &Caller, started: Instant) -> Result<TagOutcome> {
-        let m = Arc::new(self.client.get_manifest_at(&caller.route).await?);
+        let m = Arc::new(self.client.manifest_get(&caller.route).await?);
         let entry = tag_entry_of(&m, started);
         let key = caller.manifest_key(&m.digest);
         self.record_manifest(caller, key, &m, Some(Arc::clone(&entry)), started)
@@ -623,7 +557,7 @@ impl Inner {
                             return Ok(Arc::clone(m));
                         }
                     }
-                    match inner.client.get_manifest_at(&target).await {
+                    match inner.client.manifest_get(&target).await {
                         Ok(m) => {
                             let m = Arc::new(m);
                             let tag = match &digest {
@@ -653,7 +587,11 @@ impl Inner {
 
     /// HEADs the caller's digest reference with its credentials, confirming its access on
     /// success, once per (digest, identity) at a time; stale-if-error when the bytes are here.
-    async fn head_digest(self: &Arc<Self>, caller: &Caller, digest: &str) -> Result<HeadResult> {
+    async fn head_digest(
+        self: &Arc<Self>,
+        caller: &Caller,
+        digest: &str,
+    ) -> Result<Option<ManifestHead>> {
         let digest = digest.to_string();
         let key = (caller.manifest_key(&digest), caller.who);
         let inner = Arc::clone(self);
@@ -662,7 +600,7 @@ impl Inner {
             .run(key, move || {
                 async move {
                     let started = Instant::now();
-                    match inner.client.head_manifest_at(&c.route).await {
+                    match inner.client.manifest_head(&c.route).await {
                         Ok(Some(found)) => {
                             inner.confirm(&c, started).await;
                             Ok(Some(found))
@@ -673,7 +611,7 @@ impl Inner {
                             match cached {
                                 Some(m) if inner.access(&c).await != Freshness::Expired => {
                                     inner.warn_stale(&c, &digest, &err);
-                                    Ok(Some(head_of(&m)))
+                                    Ok(Some(ManifestHead::of(&m)))
                                 }
                                 _ => Err(err),
                             }
@@ -698,7 +636,7 @@ impl Inner {
             .run((key, caller.who), move || {
                 async move {
                     let started = Instant::now();
-                    match inner.client.blob_exists_at(&c.route, &digest).await {
+                    match inner.client.blob_head(&c.route, &digest).await {
                         Ok(Some(_)) => {
                             inner.confirm(&c, started).await;
                             Ok(true)
@@ -736,7 +674,7 @@ impl Inner {
                             return Ok(b.clone());
                         }
                     }
-                    match inner.client.get_blob_at(&c.route, &digest).await {
+                    match inner.client.blob_get(&c.route, &digest).await {
                         Ok(b) => {
                             inner.entries.insert(key, Value::Blob(b.clone())).await;
                             inner.confirm(&c, started).await;

@@ -15,10 +15,10 @@ use super::{report, PushOptions};
 use crate::cache::ManifestCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::ManifestList;
-use crate::oci::{sha256_digest, validate_digest, Descriptor, RawManifest};
+use crate::oci::{sha256_digest, validate_digest, Descriptor};
 use crate::parallel::bounded;
 use crate::reference::ImageRef;
-use crate::registry::{Access, BlobCopy, RegistryClient, Route};
+use crate::registry::{Access, BlobCopy, BlobSource, RegistryClient, Route};
 
 /// Where progress lines go: one text line each, with its trailing newline, as podman's push
 /// stream carries them. Nobody listening is fine (a quiet push).
@@ -89,11 +89,11 @@ pub async fn push_list(
     );
     if plan.write_index {
         client
-            .put_manifest_at(&route, bytes::Bytes::from(index_bytes), index_type)
+            .manifest_put(&route, bytes::Bytes::from(index_bytes), index_type)
             .await?;
     }
     // The tag now names this index; a cached resolution of it would be stale.
-    cache.invalidate_tag(&opts.destination).await;
+    cache.invalidate_tag(&route).await;
     say(progress, "Storing list signatures\n".into());
     Ok(index_digest)
 }
@@ -160,7 +160,12 @@ async fn read_manifest(
     reference: &ImageRef,
     source: Access<'_>,
 ) -> Result<(SourceManifest, Vec<String>)> {
-    let raw: RawManifest = cache.get_manifest(reference, &source).await?;
+    let (raw, _) = cache
+        .client()
+        .first_answer(reference, &source, |route| async move {
+            cache.manifest_get(&route).await
+        })
+        .await?;
     let doc = raw.doc()?;
     let mut blobs = Vec::new();
     let mut children = Vec::new();
@@ -234,10 +239,7 @@ async fn destination_state(
     let destination = route.image();
     let tag_digest = match &destination.digest {
         Some(_) => None,
-        None => client
-            .head_manifest_at(route)
-            .await?
-            .map(|(digest, _, _)| digest),
+        None => client.manifest_head(route).await?.map(|head| head.digest),
     };
     let ask_children = match (&destination.digest, &tag_digest) {
         // Pushing by digest: no tag to go by.
@@ -254,7 +256,7 @@ async fn destination_state(
             .iter()
             .any(|m| m.source.registry != destination.registry);
         let new_repository =
-            tag_digest.is_none() && copies_across && !client.repository_exists_at(route).await?;
+            tag_digest.is_none() && copies_across && !client.repository_exists(route).await?;
         return Ok(DestinationState {
             manifests: if all_present {
                 manifests.iter().map(|m| m.digest.clone()).collect()
@@ -272,7 +274,7 @@ async fn destination_state(
         concurrency,
         manifest_digests.into_iter().map(|d| async move {
             Ok(client
-                .head_manifest_at(&route.with_digest(d))
+                .manifest_head(&route.with_digest(d))
                 .await?
                 .map(|_| d.to_string()))
         }),
@@ -388,9 +390,12 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
                     to.image.name()
                 )
             };
-            let bytes = source
+            let (bytes, _) = source
                 .cache
-                .get_blob(&from, digest, &source.access)
+                .client()
+                .first_answer(&from, &source.access, |route| async move {
+                    source.cache.blob_get(&route, digest).await
+                })
                 .await
                 .map_err(|e| e.context(context()))?;
             if bytes.len() as u64 != size {
@@ -403,19 +408,25 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
                 )
                 .context(context()));
             }
+            let memory = BlobSource::Memory {
+                bytes,
+                from: &step.source,
+            };
             client
-                .write_blob(&step.source, to.route, digest, bytes, check_first)
+                .blob_put(to.route, digest, size, memory, check_first)
                 .await
         }
-        BlobAction::CheckThenCopy => {
-            client
-                .copy_blob_if_missing(&from, to.route, digest, size, &source.access)
-                .await
-        }
-        BlobAction::Mount | BlobAction::Copy => {
-            client
-                .copy_blob(&from, to.route, digest, size, &source.access)
-                .await
+        // Streamed (or mounted) from the first place of the source that has it.
+        BlobAction::CheckThenCopy | BlobAction::Mount | BlobAction::Copy => {
+            let (copy, _) = client
+                .first_answer(&from, &source.access, |route| async move {
+                    let source = BlobSource::Route(&route);
+                    client
+                        .blob_put(to.route, digest, size, source, check_first)
+                        .await
+                })
+                .await?;
+            Ok(copy)
         }
     }
 }
@@ -423,7 +434,7 @@ async fn copy_blob(to: &Destination<'_>, step: &BlobStep, source: &Source<'_>) -
 /// Writes manifest `m` by digest, with its exact source bytes.
 async fn put_manifest(to: &Destination<'_>, m: &SourceManifest) -> Result<()> {
     to.client
-        .put_manifest_at(
+        .manifest_put(
             &to.route.with_digest(&m.digest),
             m.bytes.clone(),
             &m.media_type,

@@ -1,24 +1,24 @@
-//! Blobs on the push side: checking that a blob exists, and copying one registry to registry.
+//! The blob verbs: HEAD and GET of a blob at a resolved route, and PUT (with mount) of a blob
+//! into a destination route, registry to registry or from memory.
 //!
-//! A copy within one registry first tries a cross-repository mount (`POST
+//! A put from a route on the destination's registry first tries a cross-repository mount (`POST
 //! /v2/<dest>/blobs/uploads/?mount=<digest>&from=<source>`) with one token that carries `pull` on
 //! the source and `pull,push` on the destination. `201` means mounted. `202` means the registry
-//! declined but opened an upload session, which the copy then uses. Any other refusal (a `401`
+//! declined but opened an upload session, which the put then uses. Any other refusal (a `401`
 //! because the credentials cannot pull the source, a `404`, ...) falls back to a plain upload.
 //!
-//! A copy otherwise streams: `POST uploads/` for a session, `GET` the source blob, and one
+//! A put otherwise streams: `POST uploads/` for a session, `GET` the source blob, and one
 //! monolithic `PUT <location>?digest=` whose body is the GET's body, chunk by chunk, with
 //! `Content-Length` set (some storage back ends refuse chunked transfer encoding on a PUT). Nothing
-//! is buffered beyond the chunk in flight plus one held back (below), nothing goes to disk.
+//! is buffered beyond the chunk in flight plus one held back, nothing goes to disk: the stream is
+//! verified on its way (see `verified`), and a mismatch fails the put with
+//! [`ErrorKind::BadContent`], not retried, without the destination ever committing the blob.
 //!
-//! The bytes are verified as they pass (see `verified`): on a mismatch the destination never
-//! receives `Content-Length` bytes and cannot commit the blob, whether or not it verifies digests
-//! itself. The copy then fails with [`ErrorKind::BadContent`] and is not retried.
-//!
-//! A streamed body cannot be sent twice, so a copy is retried as a whole step (new session, new
-//! GET, new PUT) under the push retry policy; a `401` on the PUT drops the cached token and the
-//! step is repeated at once with a fresh one. A session left behind by a failed step is cancelled
-//! (`DELETE`) on a best-effort basis.
+//! A streamed body cannot be sent twice, so a put is retried as a whole step (new session, new
+//! GET, new PUT) by the transport's retry loop, under the same policy and count as single
+//! requests; a `401` on the PUT drops the cached token and the step is repeated at once with a
+//! fresh one. A session left behind by a failed step is cancelled (`DELETE`) on a best-effort
+//! basis.
 
 use std::time::Duration;
 
@@ -27,12 +27,10 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
-use super::content;
-use super::errors;
 use super::transport::retry::{self, Failure, Retry};
 use super::transport::{Dest, Target};
 use super::verified::{Abort, Verified};
-use super::{Access, BlobCopy, RegistryClient, Route};
+use super::{content, errors, RegistryClient, Route};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci;
 use crate::reference::ImageRef;
@@ -73,6 +71,45 @@ fn resolve_location(base: &Url, location: Option<&str>) -> Option<Url> {
     matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
+/// How [`RegistryClient::blob_put`] got a blob into the destination repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobCopy {
+    /// The registry linked the blob from the source repository (cross-repository mount); no
+    /// bytes moved.
+    Mounted,
+    /// The bytes were sent to the destination (streamed from the source and verified on the
+    /// way, or from memory).
+    Uploaded,
+    /// The destination already had it (a put that checks first); nothing moved.
+    Present,
+}
+
+/// Where the bytes of a [`RegistryClient::blob_put`] come from.
+#[derive(Debug, Clone)]
+pub enum BlobSource<'a> {
+    /// The blob in the repository of this (read) route: mounted from there when it is on the
+    /// destination's registry, streamed from a GET otherwise.
+    Route(&'a Route),
+    /// Verified bytes already in memory (an image config read when its image was added), read
+    /// from `from`.
+    Memory {
+        /// The bytes.
+        bytes: Bytes,
+        /// Where they were read, for messages.
+        from: &'a ImageRef,
+    },
+}
+
+impl BlobSource<'_> {
+    /// The repository the bytes were (or are) read from.
+    fn image(&self) -> &ImageRef {
+        match self {
+            BlobSource::Route(route) => route.image(),
+            BlobSource::Memory { from, .. } => from,
+        }
+    }
+}
+
 /// What a mount attempt came to.
 enum Mount {
     /// The registry linked the blob: done.
@@ -81,25 +118,6 @@ enum Mount {
     Session(Url),
     /// The registry refused; upload instead.
     Refused,
-}
-
-/// Where the bytes of a copied blob come from.
-enum BlobSource<'a> {
-    /// A GET on this route, streamed and verified on the way.
-    Registry(&'a Route),
-    /// Bytes already in memory and verified (an image config read when its image was added),
-    /// read from `from`.
-    Memory { bytes: Bytes, from: &'a ImageRef },
-}
-
-impl BlobSource<'_> {
-    /// The repository the bytes were (or are) read from.
-    fn image(&self) -> &ImageRef {
-        match self {
-            BlobSource::Registry(route) => route.image(),
-            BlobSource::Memory { from, .. } => from,
-        }
-    }
 }
 
 /// A blob's bytes on their way into an upload session's PUT.
@@ -111,18 +129,17 @@ enum Body {
 }
 
 impl RegistryClient {
-    /// HEADs a blob in the route's repository: `Some(size)` when the registry has it there,
+    /// HEADs blob `digest` in the route's repository: its size when the registry has it there,
     /// `None` on 404. Transient failures are retried under the push policy.
-    pub async fn blob_exists_at(&self, route: &Route, digest: &str) -> Result<Option<u64>> {
+    pub async fn blob_head(&self, route: &Route, digest: &str) -> Result<Option<u64>> {
         let repo = route.image();
         let context = format!("checking whether a blob {digest} exists in {}", repo.name());
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
-        let target = Target::pull(route);
         let path = format!("/v2/{}/blobs/{digest}", repo.repository);
         let resp = self
             .inner
             .transport
-            .send(&target, Method::HEAD, &path, |request| request)
+            .send(&Target::pull(route), Method::HEAD, &path, |request| request)
             .await
             .map_err(|e| e.context(&context))?;
         match resp.status() {
@@ -139,77 +156,111 @@ impl RegistryClient {
         }
     }
 
-    /// Copies blob `digest` of `size` bytes from `source`'s repository, at the first of its read
-    /// routes that succeeds, into the repository of `dest` (a write route, resolved once per
-    /// push).
+    /// GETs a small blob (an image config) of the route's repository into memory, verifying its
+    /// digest and refusing more than `limits.max_manifest_size`.
+    pub async fn blob_get(&self, route: &Route, digest: &str) -> Result<Bytes> {
+        oci::validate_digest(digest)?;
+        let image = route.image();
+        let context = format!("reading blob {digest} in {}", image.name());
+        let path = format!("/v2/{}/blobs/{digest}", image.repository);
+        let mut resp = self
+            .inner
+            .transport
+            .send(&Target::pull(route), Method::GET, &path, |request| request)
+            .await?;
+        if !resp.status().is_success() {
+            return Err(errors::from_response(resp).await.context(&context));
+        }
+        let bytes = content::read_capped(&mut resp, self.max_manifest_size())
+            .await
+            .map_err(|e| e.context(&context))?;
+        content::verify(digest, &bytes, "blob").map_err(|e| e.context(&context))?;
+        Ok(bytes)
+    }
+
+    /// Puts blob `digest` of `size` bytes from `source` into `dest`'s repository (a write
+    /// route, resolved once per push).
     ///
-    /// Within one registry (`source.registry == dest.registry`) a cross-repository mount is tried
-    /// first ([`BlobCopy::Mounted`]); otherwise, or when the registry declines, the blob is
-    /// streamed from a GET on the source into one monolithic PUT on the destination
-    /// ([`BlobCopy::Uploaded`]), verified against `digest` and `size` on the way: a mismatch
-    /// aborts the PUT (the destination never commits the blob) and fails with
-    /// [`ErrorKind::BadContent`]. Memory use is bounded by a few stream chunks, whatever the size.
+    /// From a route on the destination's registry a cross-repository mount is tried first
+    /// ([`BlobCopy::Mounted`]); otherwise, or when the registry declines, the bytes are sent in
+    /// one monolithic PUT ([`BlobCopy::Uploaded`]): streamed from a GET on the source route,
+    /// verified against `digest` and `size` on the way (a mismatch aborts the PUT, so the
+    /// destination never commits the blob, and fails with [`ErrorKind::BadContent`]), or from
+    /// memory. Memory use is bounded by a few stream chunks, whatever the size.
     ///
-    /// Transient failures repeat the whole copy under the push retry policy; errors read
+    /// With `check_first`, the destination is asked whether it has the blob
+    /// ([`BlobCopy::Present`]) instead of trying a mount: the HEAD, the upload session and the
+    /// source GET start together, so a missing blob costs one round trip before its bytes flow
+    /// instead of three; when the blob is there, the session is cancelled and the unread source
+    /// response dropped.
+    ///
+    /// Transient failures repeat the whole put under the push retry policy; errors read
     /// `copying blob DIGEST from SOURCE to DEST: CAUSE`.
-    pub async fn copy_blob(
+    pub async fn blob_put(
         &self,
-        source: &ImageRef,
         dest: &Route,
         digest: &str,
         size: u64,
-        source_access: &Access<'_>,
-    ) -> Result<BlobCopy> {
-        self.copy_routed(source, dest, digest, size, source_access, false)
-            .await
-    }
-
-    /// Like [`RegistryClient::copy_blob`] across registries, but first learns whether the
-    /// destination already has the blob ([`BlobCopy::Present`]). The HEAD, the upload session
-    /// and the source GET start together, so a missing blob costs one round trip before its
-    /// bytes flow instead of three; when the blob is there, the session is cancelled and the
-    /// unread source response dropped.
-    pub async fn copy_blob_if_missing(
-        &self,
-        source: &ImageRef,
-        dest: &Route,
-        digest: &str,
-        size: u64,
-        source_access: &Access<'_>,
-    ) -> Result<BlobCopy> {
-        self.copy_routed(source, dest, digest, size, source_access, true)
-            .await
-    }
-
-    /// Runs a copy from the first of `source`'s read routes that succeeds; `check_first`
-    /// selects [`RegistryClient::copy_blob_if_missing`]'s behaviour.
-    async fn copy_routed(
-        &self,
-        source: &ImageRef,
-        dest: &Route,
-        digest: &str,
-        size: u64,
-        source_access: &Access<'_>,
+        source: BlobSource<'_>,
         check_first: bool,
     ) -> Result<BlobCopy> {
-        let found = self
-            .first_answer(source, source_access, |route| {
-                Box::pin(async move {
-                    let source = BlobSource::Registry(&route);
-                    self.copy_at(&source, dest, digest, size, check_first)
-                        .await
-                        .map(Some)
-                })
+        let (from, to) = (source.image(), dest.image());
+        let context = format!(
+            "copying blob {digest} from {} to {}",
+            from.name(),
+            to.name()
+        );
+        oci::validate_digest(digest).map_err(|e| e.context(&context))?;
+        let source = &source;
+        let put = self
+            .inner
+            .transport
+            .retry(&context, || async move {
+                if check_first {
+                    self.put_if_missing_once(source, dest, digest, size).await
+                } else {
+                    self.put_once(source, dest, digest, size).await
+                }
             })
-            .await?;
-        found
-            .map(|(copy, _)| copy)
-            .ok_or_else(|| super::blob_unknown(digest))
+            .await
+            .map_err(|f| f.error.context(&context))?;
+        tracing::debug!(%digest, from = %from.name(), to = %to.name(), ?put, "blob put");
+        Ok(put)
     }
 
-    /// One attempt of [`RegistryClient::copy_blob_if_missing`]: HEAD, session and source GET at
-    /// once, then the PUT when the blob is missing.
-    async fn upload_if_missing_once(
+    /// One whole attempt at a put: mount, or session + GET + PUT.
+    async fn put_once(
+        &self,
+        source: &BlobSource<'_>,
+        dest: &Route,
+        digest: &str,
+        size: u64,
+    ) -> Result<BlobCopy, Failure> {
+        let mut session = None;
+        if let BlobSource::Route(from) = source {
+            let from = from.image();
+            if from.registry == dest.image().registry {
+                match self.blob_mount(dest, &from.repository, digest).await? {
+                    Mount::Mounted => return Ok(BlobCopy::Mounted),
+                    Mount::Session(url) => session = Some(url),
+                    Mount::Refused => {}
+                }
+            }
+        }
+        let dest_target = Target::push(dest);
+        let dest_image = dest.image();
+        let session = match session {
+            Some(url) => url,
+            None => self.start_upload(&dest_target, dest_image).await?,
+        };
+        let body = self.open_body(source, digest, size).await;
+        self.upload_or_cancel(body, &dest_target, dest_image, &session, digest, size)
+            .await
+    }
+
+    /// One attempt of a put that checks first: HEAD, session and source GET at once, then the
+    /// PUT when the blob is missing.
+    async fn put_if_missing_once(
         &self,
         source: &BlobSource<'_>,
         dest: &Route,
@@ -219,7 +270,7 @@ impl RegistryClient {
         let dest_target = Target::push(dest);
         let dest_image = dest.image();
         let (exists, session, opened) = tokio::join!(
-            self.blob_exists_at(dest, digest),
+            self.blob_head(dest, digest),
             self.start_upload(&dest_target, dest_image),
             self.open_body(source, digest, size),
         );
@@ -241,116 +292,43 @@ impl RegistryClient {
             return Ok(BlobCopy::Present);
         }
         let session = session?;
-        let body = match opened {
-            Ok(body) => body,
-            Err(f) => {
-                self.cancel_upload(&dest_target, &session).await;
-                return Err(f);
-            }
-        };
-        let streamed = self
-            .put_from(body, &dest_target, dest_image, &session, digest, size)
-            .await;
-        if streamed.is_err() {
-            self.cancel_upload(&dest_target, &session).await;
-        }
-        streamed.map(|()| BlobCopy::Uploaded)
-    }
-
-    /// Writes a blob whose verified bytes are already in memory (an image config read when its
-    /// image was added, `from` naming where) into `dest`'s repository: one upload session and
-    /// one PUT, no read of the source. With `check_first`, a HEAD goes out alongside the
-    /// session, and a blob the destination has is not written again ([`BlobCopy::Present`]).
-    pub async fn write_blob(
-        &self,
-        from: &ImageRef,
-        dest: &Route,
-        digest: &str,
-        bytes: Bytes,
-        check_first: bool,
-    ) -> Result<BlobCopy> {
-        let size = bytes.len() as u64;
-        let source = BlobSource::Memory { bytes, from };
-        self.copy_at(&source, dest, digest, size, check_first).await
-    }
-
-    /// One copy as [`RegistryClient::copy_blob`] describes it, or with `check_first` the
-    /// check-and-copy of [`RegistryClient::copy_blob_if_missing`], each attempt retried as a
-    /// whole.
-    async fn copy_at(
-        &self,
-        source: &BlobSource<'_>,
-        dest: &Route,
-        digest: &str,
-        size: u64,
-        check_first: bool,
-    ) -> Result<BlobCopy> {
-        let (from, to) = (source.image(), dest.image());
-        let context = format!(
-            "copying blob {digest} from {} to {}",
-            from.name(),
-            to.name()
-        );
-        oci::validate_digest(digest).map_err(|e| e.context(&context))?;
-        let copied = self
-            .inner
-            .transport
-            .retry(&context, || async move {
-                if check_first {
-                    self.upload_if_missing_once(source, dest, digest, size)
-                        .await
-                } else {
-                    self.copy_blob_once(source, dest, digest, size).await
-                }
-            })
+        self.upload_or_cancel(opened, &dest_target, dest_image, &session, digest, size)
             .await
-            .map_err(|f| f.error.context(&context))?;
-        tracing::debug!(%digest, from = %from.name(), to = %to.name(), ?copied, "blob copied");
-        Ok(copied)
     }
 
-    /// One whole attempt at a copy: mount, or session + GET + PUT.
-    async fn copy_blob_once(
+    /// Sends the opened `body` into the upload session with one PUT, and cancels the session
+    /// when the body could not be opened or the PUT failed.
+    async fn upload_or_cancel(
         &self,
-        source: &BlobSource<'_>,
-        dest: &Route,
+        body: Result<Body, Failure>,
+        dest_target: &Target<'_>,
+        dest: &ImageRef,
+        session: &Url,
         digest: &str,
         size: u64,
     ) -> Result<BlobCopy, Failure> {
-        let mut session = None;
-        let from = source.image();
-        if matches!(source, BlobSource::Registry(_)) && from.registry == dest.image().registry {
-            match self.try_mount(dest, &from.repository, digest).await? {
-                Mount::Mounted => return Ok(BlobCopy::Mounted),
-                Mount::Session(url) => session = Some(url),
-                Mount::Refused => {}
+        let uploaded = match body {
+            Ok(body) => {
+                self.put_from(body, dest_target, dest, session, digest, size)
+                    .await
             }
-        }
-        let dest_target = Target::push(dest);
-        let dest_image = dest.image();
-        let session = match session {
-            Some(url) => url,
-            None => self.start_upload(&dest_target, dest_image).await?,
+            Err(f) => Err(f),
         };
-        let streamed = self
-            .stream_into(source, &dest_target, dest_image, &session, digest, size)
-            .await;
-        if streamed.is_err() {
-            self.cancel_upload(&dest_target, &session).await;
+        if uploaded.is_err() {
+            self.cancel_upload(dest_target, session).await;
         }
-        streamed.map(|()| BlobCopy::Uploaded)
+        uploaded.map(|()| BlobCopy::Uploaded)
     }
 
-    /// `POST /v2/<dest>/blobs/uploads/?mount=<digest>&from=<from_repo>` with a token for both
-    /// repositories.
-    async fn try_mount(
+    /// The mount: `POST /v2/<dest>/blobs/uploads/?mount=<digest>&from=<from_repo>` with a token
+    /// for both repositories.
+    async fn blob_mount(
         &self,
         dest_route: &Route,
         from_repo: &str,
         digest: &str,
     ) -> Result<Mount, Failure> {
         let dest = dest_route.image();
-        let target = Target::mount(dest_route, from_repo);
         let path = format!(
             "/v2/{}/blobs/uploads/?mount={}&from={}",
             dest.repository,
@@ -361,9 +339,12 @@ impl RegistryClient {
             .inner
             .transport
             .authenticated()
-            .send(&target, &Method::POST, Dest::Path(&path), |r| {
-                r.header(CONTENT_LENGTH, HeaderValue::from_static("0"))
-            })
+            .send(
+                &Target::mount(dest_route, from_repo),
+                &Method::POST,
+                Dest::Path(&path),
+                |r| r.header(CONTENT_LENGTH, HeaderValue::from_static("0")),
+            )
             .await
         {
             Ok(resp) => resp,
@@ -421,21 +402,6 @@ impl RegistryClient {
         session_location(&resp)
     }
 
-    /// Opens the source and sends its bytes into the session with one PUT.
-    async fn stream_into(
-        &self,
-        source: &BlobSource<'_>,
-        dest_target: &Target<'_>,
-        dest: &ImageRef,
-        session: &Url,
-        digest: &str,
-        size: u64,
-    ) -> Result<(), Failure> {
-        let body = self.open_body(source, digest, size).await?;
-        self.put_from(body, dest_target, dest, session, digest, size)
-            .await
-    }
-
     /// The body of a copy: the source GET's response when the bytes are in a registry.
     async fn open_body(
         &self,
@@ -444,7 +410,7 @@ impl RegistryClient {
         size: u64,
     ) -> Result<Body, Failure> {
         match source {
-            BlobSource::Registry(route) => self
+            BlobSource::Route(route) => self
                 .open_source(route, digest, size)
                 .await
                 .map(|resp| Body::Streamed(resp, route.image().name())),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// The authentication scheme of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     /// HTTP Basic: send `username:password`.
     Basic,
     /// OAuth2 bearer tokens from the `realm` token server.
@@ -21,46 +21,46 @@ pub enum Scheme {
 
 /// One parsed challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// The scheme.
-    pub scheme: Scheme,
+    pub(crate) scheme: Scheme,
     /// Parameters with lower-cased names and unquoted, unescaped values.
-    pub params: BTreeMap<String, String>,
+    pub(crate) params: BTreeMap<String, String>,
     /// A token68 credential instead of parameters (`Negotiate abc==`); unused by registries.
-    pub token68: Option<String>,
+    pub(crate) token68: Option<String>,
 }
 
 impl Challenge {
     /// A parameter by (case-insensitive) name.
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
 
     /// `realm`: the token server URL for Bearer, a display name for Basic.
-    pub fn realm(&self) -> Option<&str> {
+    pub(crate) fn realm(&self) -> Option<&str> {
         self.param("realm")
     }
 
     /// `service`, passed on to the token server.
-    pub fn service(&self) -> Option<&str> {
+    pub(crate) fn service(&self) -> Option<&str> {
         self.param("service")
     }
 
     /// `error` (RFC 6750: `invalid_token`, `insufficient_scope`, ...).
-    pub fn error(&self) -> Option<&str> {
+    pub(crate) fn error(&self) -> Option<&str> {
         self.param("error")
     }
 }
 
 /// Parses every challenge of every `WWW-Authenticate` value, in order.
-pub fn parse_all<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Challenge> {
+pub(crate) fn parse_all<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Challenge> {
     values.into_iter().flat_map(parse).collect()
 }
 
 /// Parses one `WWW-Authenticate` header value.
-pub fn parse(value: &str) -> Vec<Challenge> {
+pub(crate) fn parse(value: &str) -> Vec<Challenge> {
     let mut p = Parser {
         s: value.as_bytes(),
         pos: 0,

@@ -80,7 +80,7 @@ impl Route {
     }
 
     /// True when unverified TLS, then plain HTTP, are allowed.
-    pub fn insecure(&self) -> bool {
+    pub(crate) fn insecure(&self) -> bool {
         self.insecure
     }
 
@@ -95,7 +95,7 @@ impl Route {
     }
 
     /// The same place and credential for another digest in the same repository.
-    pub fn with_digest(&self, digest: &str) -> Route {
+    pub(crate) fn with_digest(&self, digest: &str) -> Route {
         Route {
             image: self.image.with_digest(digest),
             ..self.clone()

@@ -26,7 +26,7 @@ use manifold_tests::registry::{count, AccessLine};
 
 use crate::support::{
     basic_at as basic, image as image_ref, insecure_entry, load, runtime,
-    tls_by_configuration as access,
+    tls_by_configuration as access, ByImage as _,
 };
 
 const CLIENTS: usize = 50;

@@ -25,6 +25,7 @@ use manifold_tests::fixtures::{ImageSpec, PushedImage};
 
 use crate::support::{
     self, image as image_ref, insecure_entry as entry, runtime, tls_by_configuration as access,
+    ByImage as _,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ use manifold_tests::fake_registry::{Exchange, FakeRegistry, Fault, RetryAfter};
 use manifold_tests::fixtures::ImageSpec;
 
 use crate::support::{
-    self, access, basic_at, copy_into, copy_layer, image, repo, runtime, INSECURE,
+    self, access, basic_at, copy_into, copy_layer, image, repo, runtime, ByImage as _, INSECURE,
 };
 
 /// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.

@@ -21,7 +21,8 @@ use manifold_tests::fake_registry::{Account, AuthMode, FakeRegistry, Options};
 use manifold_tests::fixtures::{self, ImageSpec};
 
 use crate::support::{
-    self, access, basic_at, copy_first_layer, copy_into, image, repo, runtime, INSECURE,
+    self, access, basic_at, copy_first_layer, copy_into, image, repo, runtime, ByImage as _,
+    INSECURE,
 };
 
 /// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.
@@ -29,7 +30,7 @@ fn client(retries: u32, backoff_ms: u64) -> RegistryClient {
     support::client(&support::retries(retries, backoff_ms))
 }
 
-/// [`RegistryClient::blob_exists_at`] at `repo`'s write route for `access`, resolved first as a
+/// [`RegistryClient::blob_head`] at `repo`'s write route for `access`, resolved first as a
 /// push resolves its destination: existence checks answer what a push destination has.
 async fn blob_exists(
     c: &RegistryClient,
@@ -38,7 +39,7 @@ async fn blob_exists(
     access: &Access<'_>,
 ) -> manifold_composer::Result<Option<u64>> {
     let route = c.write_route(repo, access).await?;
-    c.blob_exists_at(&route, digest).await
+    c.blob_head(&route, digest).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ use std::time::Duration;
 use manifold_composer::credentials::{Auth, Credentials, Secret};
 use manifold_composer::oci::{self, sha256_digest};
 use manifold_composer::reference::ImageRef;
-use manifold_composer::registry::{Access, RegistryClient};
+use manifold_composer::registry::{Access, ManifestHead, RegistryClient};
 use manifold_composer::{Error, ErrorKind};
 use manifold_tests::fake_registry::{Account, AuthMode, FakeRegistry, Fault, Options};
 use manifold_tests::token_server::parse_query;
 
-use crate::support::{self, access, basic, image, insecure_entry, INSECURE};
+use crate::support::{self, access, basic, image, insecure_entry, ByImage as _, INSECURE};
 
 const USER: &str = "alice";
 const PASS: &str = "s3cret-pa55";
@@ -111,12 +111,12 @@ fn authenticated(tls_verify: Option<bool>) -> Access<'static> {
 }
 
 /// What `head_manifest` answers for a manifest that is there: its digest, type and size.
-fn found(digest: &str, media_type: &str, bytes: &[u8]) -> Option<(String, String, u64)> {
-    Some((
-        digest.to_string(),
-        media_type.to_string(),
-        bytes.len() as u64,
-    ))
+fn found(digest: &str, media_type: &str, bytes: &[u8]) -> Option<ManifestHead> {
+    Some(ManifestHead {
+        digest: digest.to_string(),
+        media_type: media_type.to_string(),
+        size: bytes.len() as u64,
+    })
 }
 
 /// Checks an error's kind (which picks the HTTP status), its cause and the whole message.

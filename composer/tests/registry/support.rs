@@ -1,12 +1,19 @@
 //! Set-up the composer's registry tests share: configurations written as TOML, clients,
-//! accesses, references and the push-side copy as a push resolves it.
+//! accesses, references, and the verbs by image (reads, writes and the push-side copy) resolved
+//! as production resolves them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use manifold_composer::cache::ManifestCache;
 use manifold_composer::credentials::{Auth, Credentials};
+use manifold_composer::oci::RawManifest;
 use manifold_composer::reference::ImageRef;
-use manifold_composer::registry::{Access, BlobCopy, RegistryClient};
+use manifold_composer::registry::{
+    Access, BlobCopy, BlobSource, ManifestHead, RegistryClient, Route,
+};
+use manifold_composer::Result;
 use manifold_config::{parse_file, Config, Environment, Overrides};
 use manifold_tests::fake_registry::{FakeRegistry, Fault};
 use manifold_tests::PushedImage;
@@ -89,8 +96,99 @@ pub fn basic_at(host: &str, user: &str, password: &str) -> Credentials {
     c
 }
 
-/// [`RegistryClient::copy_blob`] into `dest`'s write route for `dest_access`, resolved first as
-/// a push resolves its destination.
+/// The verbs by image, for the registry client and for the cache in front of one (whose reads
+/// go through the cache, and writes to its client): a read runs at the first read route that
+/// answers (mirrors, then the primary location), a write or an existence check at the write
+/// route, as production resolves them.
+pub trait ByImage {
+    /// The client that resolves, and writes.
+    fn client(&self) -> &RegistryClient;
+    /// The manifest GET at one route.
+    async fn manifest_at(&self, route: &Route) -> Result<RawManifest>;
+    /// The blob GET at one route.
+    async fn blob_at(&self, route: &Route, digest: &str) -> Result<Bytes>;
+
+    /// The manifest `image` names, from the first place that has it, with that place.
+    async fn get_manifest_with_route(
+        &self,
+        image: &ImageRef,
+        access: &Access<'_>,
+    ) -> Result<(RawManifest, Route)> {
+        self.client()
+            .first_answer(image, access, |route| async move {
+                self.manifest_at(&route).await
+            })
+            .await
+    }
+
+    /// The manifest `image` names, from the first place that has it.
+    async fn get_manifest(&self, image: &ImageRef, access: &Access<'_>) -> Result<RawManifest> {
+        Ok(self.get_manifest_with_route(image, access).await?.0)
+    }
+
+    /// Blob `digest` of `image`'s repository, from the first place that has it.
+    async fn get_blob(&self, image: &ImageRef, digest: &str, access: &Access<'_>) -> Result<Bytes> {
+        let read = self
+            .client()
+            .first_answer(image, access, |route| async move {
+                self.blob_at(&route, digest).await
+            });
+        Ok(read.await?.0)
+    }
+
+    /// A HEAD of the manifest at `image`'s write route: what a push destination has.
+    async fn head_manifest(
+        &self,
+        image: &ImageRef,
+        access: &Access<'_>,
+    ) -> Result<Option<ManifestHead>> {
+        let route = self.client().write_route(image, access).await?;
+        self.client().manifest_head(&route).await
+    }
+
+    /// Writes a manifest at `image`'s write route.
+    async fn put_manifest(
+        &self,
+        image: &ImageRef,
+        bytes: Bytes,
+        media_type: &str,
+        access: &Access<'_>,
+    ) -> Result<String> {
+        let route = self.client().write_route(image, access).await?;
+        self.client().manifest_put(&route, bytes, media_type).await
+    }
+}
+
+impl ByImage for RegistryClient {
+    fn client(&self) -> &RegistryClient {
+        self
+    }
+
+    async fn manifest_at(&self, route: &Route) -> Result<RawManifest> {
+        self.manifest_get(route).await
+    }
+
+    async fn blob_at(&self, route: &Route, digest: &str) -> Result<Bytes> {
+        self.blob_get(route, digest).await
+    }
+}
+
+impl ByImage for ManifestCache {
+    fn client(&self) -> &RegistryClient {
+        ManifestCache::client(self)
+    }
+
+    async fn manifest_at(&self, route: &Route) -> Result<RawManifest> {
+        self.manifest_get(route).await
+    }
+
+    async fn blob_at(&self, route: &Route, digest: &str) -> Result<Bytes> {
+        self.blob_get(route, digest).await
+    }
+}
+
+/// [`RegistryClient::blob_put`] from the first place of `source` that has the blob into `dest`'s
+/// write route for `dest_access`, resolved first as a push resolves its destination.
 pub async fn copy_into(
     c: &RegistryClient,
     source: &ImageRef,
@@ -100,9 +198,12 @@ pub async fn copy_into(
     source_access: &Access<'_>,
     dest_access: &Access<'_>,
 ) -> manifold_composer::Result<BlobCopy> {
-    let route = c.write_route(dest, dest_access).await?;
-    c.copy_blob(source, &route, digest, size, source_access)
-        .await
+    let route = &c.write_route(dest, dest_access).await?;
+    let put = c.first_answer(source, source_access, |from| async move {
+        c.blob_put(route, digest, size, BlobSource::Route(&from), false)
+            .await
+    });
+    Ok(put.await?.0)
 }
 
 /// Copies `img`'s first layer from `src` into `dst`, reading with `source_credentials` and
