@@ -207,3 +207,45 @@ impl Transport {
         retry::run(&self.policy, what, op).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, ErrorKind};
+    use std::time::Duration;
+
+    fn busy(status: u16, retry_after: Option<&str>) -> Tried {
+        let mut resp = http::Response::builder().status(status);
+        if let Some(after) = retry_after {
+            resp = resp.header(reqwest::header::RETRY_AFTER, after);
+        }
+        Tried::Busy(Response::from(resp.body("").expect("a response")))
+    }
+
+    #[test]
+    fn busy_answers_wait_as_asked_and_failures_as_classified() {
+        assert_eq!(
+            busy(503, Some("2")).retry(),
+            Retry::Backoff(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            busy(429, Some("1")).retry(),
+            Retry::Backoff(Some(Duration::from_secs(1)))
+        );
+        // Only 429 and 503 carry a Retry-After worth honouring; the rest back off as computed.
+        assert_eq!(busy(502, Some("2")).retry(), Retry::Backoff(None));
+        assert_eq!(busy(500, None).retry(), Retry::Backoff(None));
+        assert_eq!(
+            busy(503, None).to_string(),
+            "HTTP status 503 Service Unavailable"
+        );
+        let refused = Tried::Failed(Failure::fatal(Error::new(ErrorKind::Registry, "x509")));
+        assert_eq!(refused.retry(), Retry::Never);
+        assert_eq!(refused.to_string(), "x509");
+        let reset = Tried::Failed(Failure::transient(
+            Error::new(ErrorKind::Registry, "connection reset by peer"),
+            None,
+        ));
+        assert_eq!(reset.retry(), Retry::Backoff(None));
+    }
+}
