@@ -1,8 +1,8 @@
 //! Sending requests to a registry, in layers with one concern each, stacked the way
 //! go-containerregistry's `remote/transport` stacks its round-trippers:
 //!
-//! - [`log`], at the bottom: the HTTP clients (verified and unverified TLS) and a debug line for
-//!   every request sent.
+//! - [`log`], at the bottom: the HTTP clients (verified and unverified TLS, with the settings of
+//!   the registry's `tls` module) and a debug line for every request sent.
 //! - [`scheme`]: where a registry's API is. The first request to a registry pings it to learn
 //!   the scheme that works (HTTPS; for insecure registries unverified HTTPS, then HTTP) and its
 //!   `WWW-Authenticate` challenges; a connection failure makes it be pinged again.
