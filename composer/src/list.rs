@@ -155,23 +155,6 @@ impl ListFormat {
             ListFormat::Docker => DOCKER_LIST,
         }
     }
-
-    /// Parses push's `format` option (§3.5): `oci`; `v2s2` or `docker`; `""` for the list's own
-    /// type (`None`). Anything else is podman's error.
-    pub fn from_push_option(format: &str) -> Result<Option<Self>> {
-        match format {
-            "" => Ok(None),
-            "oci" => Ok(Some(ListFormat::Oci)),
-            "v2s2" | "docker" => Ok(Some(ListFormat::Docker)),
-            other => Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "unknown format {}. Choose one of the supported formats: 'oci' or 'v2s2'",
-                    quote(other)
-                ),
-            )),
-        }
-    }
 }
 
 /// `Some(s)` when `s` is set and non-empty.
@@ -1094,24 +1077,6 @@ mod tests {
         let text = serde_json::to_string(&list).expect("serialises");
         let back: ManifestList = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, list);
-    }
-
-    #[test]
-    fn push_format_option() {
-        assert_eq!(ListFormat::from_push_option(""), Ok(None));
-        assert_eq!(
-            ListFormat::from_push_option("oci"),
-            Ok(Some(ListFormat::Oci))
-        );
-        assert_eq!(
-            ListFormat::from_push_option("v2s2"),
-            Ok(Some(ListFormat::Docker))
-        );
-        let e = ListFormat::from_push_option("zip").expect_err("unknown");
-        assert_eq!(
-            e.message(),
-            "unknown format \"zip\". Choose one of the supported formats: 'oci' or 'v2s2'"
-        );
     }
 
     #[test]

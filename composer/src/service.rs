@@ -26,7 +26,8 @@ use crate::oci::{
     RawManifest,
 };
 use crate::parallel::bounded;
-use crate::push::{execute::push_list, Progress, PushOptions};
+use crate::push::events::PushEventSender;
+use crate::push::{execute::push_list, PushOptions};
 use crate::reference::{create_list_name, ImageRef};
 use crate::registry::{Access, RegistryClient, Route};
 use crate::store::FileStore;
@@ -400,14 +401,15 @@ impl Composer {
     }
 
     /// Pushes what [`Composer::authorize_push`] allowed and returns the digest of the index at
-    /// the destination. The client's credentials (`access`, the same the push was authorized
-    /// for) serve both the sources and the destination; its TLS choice applies to the
-    /// destination (sources follow the configuration).
+    /// the destination, reporting each step to `events` (the outcome last). The client's
+    /// credentials (`access`, the same the push was authorized for) serve both the sources and
+    /// the destination; its TLS choice applies to the destination (sources follow the
+    /// configuration).
     pub async fn push(
         &self,
         authorized: &AuthorizedPush,
         access: &RegistryAccess,
-        progress: &Progress,
+        events: &PushEventSender,
     ) -> Result<String> {
         let source = Access {
             credentials: &access.credentials,
@@ -420,7 +422,7 @@ impl Composer {
             source,
             access.as_access(),
             self.config.push.concurrency,
-            progress,
+            events,
         )
         .await
     }

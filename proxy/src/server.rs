@@ -22,10 +22,10 @@ use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
 
-use crate::handlers::{self, App, Reply, Request};
+use crate::exchange::{Answer, Reply, Request};
+use crate::handlers::App;
 use crate::identity;
-use crate::libpod::response;
-use crate::push::Answer;
+use crate::libpod::response::{self, ErrorModel};
 use crate::route::{route, Route};
 
 /// How far past `limits.max_request_body` a body is still read (and dropped) before the 413.
@@ -211,6 +211,17 @@ impl ShutdownSignalWatch for DrainingShutdown {
     }
 }
 
+/// The reply for a body over the configured limit.
+fn body_too_large(max: u64) -> Reply {
+    ErrorModel::plain(
+        413,
+        format!(
+            "request body is larger than limits.max_request_body ({max} bytes); raise the limit in the configuration or send a smaller request"
+        ),
+    )
+    .into()
+}
+
 /// The pingora front: routes each request, answers manifest calls, forwards the rest.
 struct Front {
     app: Arc<App>,
@@ -243,7 +254,7 @@ impl Front {
             // writes its whole body before reading gets the 413 instead of a broken pipe.
         }
         if seen > max {
-            return Ok(Err(handlers::body_too_large(max)));
+            return Ok(Err(body_too_large(max)));
         }
         Ok(Ok(Bytes::from(body)))
     }

@@ -1,17 +1,15 @@
 //! The push executor: reads the children from their sources, asks the destination what it has,
-//! runs the [plan](super::plan) with bounded parallelism, and reports progress in podman's words.
-
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+//! runs the [plan](super::plan) with bounded parallelism, and sends a [`PushEvent`] for every
+//! step done.
 
 use futures_util::future::{try_join_all, BoxFuture, FutureExt as _, Shared};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Semaphore;
 
+use super::events::{emit, BlobDone, ChildDone, PushEvent, PushEventSender};
 use super::plan::{
     self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
 };
-use super::{report, PushOptions};
+use super::PushOptions;
 use crate::cache::ManifestCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::ManifestList;
@@ -20,21 +18,13 @@ use crate::parallel::bounded;
 use crate::reference::ImageRef;
 use crate::registry::{Access, BlobCopy, BlobSource, RegistryClient, Route};
 
-/// Where progress lines go: one text line each, with its trailing newline, as podman's push
-/// stream carries them. Nobody listening is fine (a quiet push).
-pub type Progress = UnboundedSender<String>;
-
 /// Nested lists inside a list are followed this deep.
 const MAX_NESTING: usize = 2;
 
-fn say(progress: &Progress, line: String) {
-    // A client that went away does not stop the push: the destination is left consistent
-    // either way, because the index is written last.
-    let _ = progress.send(line);
-}
-
 /// Pushes `list` as `opts` says and returns the digest of the index written (or found) at the
-/// destination.
+/// destination. Every step is reported to `events`, and the outcome last
+/// ([`PushEvent::Finished`]). A receiver that went away does not stop the push: the
+/// destination is left consistent either way, because the index is written last.
 ///
 /// Sources are read through the cache (children are immutable by digest); everything about the
 /// destination goes to the registry itself, uncached, because it must reflect what is there now.
@@ -45,57 +35,73 @@ pub async fn push_list(
     source: Access<'_>,
     dest: Access<'_>,
     concurrency: usize,
-    progress: &Progress,
+    events: &PushEventSender,
 ) -> Result<String> {
-    let client = cache.client();
-    let concurrency = concurrency.max(1);
-    // Every request to the destination goes to this one place with this one credential.
-    let route = client.write_route(&opts.destination, &dest).await?;
-    let (index_bytes, index_type) = list.serialize(opts.format);
-    let index_digest = sha256_digest(&index_bytes);
-    say(progress, "Getting image list signatures\n".into());
-    let manifests = if opts.all {
-        let n = list.instances.len();
-        say(
-            progress,
-            format!("Copying {n} images generated from {n} images in list\n"),
+    // The whole push, whose outcome is the last event.
+    let result = async {
+        let client = cache.client();
+        let concurrency = concurrency.max(1);
+        // Every request to the destination goes to this one place with this one credential.
+        let route = client.write_route(&opts.destination, &dest).await?;
+        let (index_bytes, index_type) = list.serialize(opts.format);
+        let index_digest = sha256_digest(&index_bytes);
+        emit(
+            events,
+            PushEvent::Started {
+                index_digest: index_digest.clone(),
+                children: opts.all.then_some(list.instances.len()),
+            },
         );
-        read_children(cache, list, source, concurrency).await?
-    } else {
-        Vec::new()
-    };
-    let state = destination_state(client, &manifests, &route, &index_digest, concurrency).await?;
-    // Planned against where the requests go: sources are recorded where they were read.
-    let plan = plan::plan(&manifests, route.image(), &state, &index_digest);
-    let to = Destination {
-        client,
-        image: &opts.destination,
-        route: &route,
-        progress,
-    };
-    let from = Source {
-        cache,
-        access: source,
-    };
-    copy_children(&to, &plan, &from, concurrency).await?;
-    // Nested lists reference images written above and each other in order: one at a time.
-    let lists = plan.lists.len();
-    for (i, step) in plan.lists.iter().enumerate() {
-        write_list(&to, step, i, lists).await?;
+        let manifests = if opts.all {
+            read_children(cache, list, source, concurrency).await?
+        } else {
+            Vec::new()
+        };
+        let state =
+            destination_state(client, &manifests, &route, &index_digest, concurrency).await?;
+        // Planned against where the requests go: sources are recorded where they were read.
+        let plan = plan::plan(&manifests, route.image(), &state, &index_digest);
+        let to = Destination {
+            client,
+            image: &opts.destination,
+            route: &route,
+            events,
+        };
+        let from = Source {
+            cache,
+            access: source,
+        };
+        copy_children(&to, &plan, &from, concurrency).await?;
+        // Nested lists reference images written above and each other in order: one at a time.
+        let lists = plan.lists.len();
+        for (i, step) in plan.lists.iter().enumerate() {
+            write_list(&to, step, i, lists).await?;
+        }
+        emit(
+            events,
+            PushEvent::IndexStarted {
+                digest: index_digest.clone(),
+            },
+        );
+        if plan.write_index {
+            client
+                .manifest_put(&route, bytes::Bytes::from(index_bytes), index_type)
+                .await?;
+        }
+        // The tag now names this index; a cached resolution of it would be stale.
+        cache.invalidate_tag(&route).await;
+        emit(
+            events,
+            PushEvent::IndexDone {
+                digest: index_digest.clone(),
+                written: plan.write_index,
+            },
+        );
+        Ok(index_digest)
     }
-    say(
-        progress,
-        "Writing manifest list to image destination\n".into(),
-    );
-    if plan.write_index {
-        client
-            .manifest_put(&route, bytes::Bytes::from(index_bytes), index_type)
-            .await?;
-    }
-    // The tag now names this index; a cached resolution of it would be stale.
-    cache.invalidate_tag(&route).await;
-    say(progress, "Storing list signatures\n".into());
-    Ok(index_digest)
+    .await;
+    emit(events, PushEvent::Finished(result.clone()));
+    result
 }
 
 /// Reads every child manifest (exact bytes) from where it was added from, following nested
@@ -290,11 +296,11 @@ async fn destination_state(
 /// Where a push writes, and who hears about it.
 struct Destination<'a> {
     client: &'a RegistryClient,
-    /// The destination as the client named it, for progress and errors.
+    /// The destination as the client named it, for errors.
     image: &'a ImageRef,
     /// Where its requests go (after rewrites), with the credential chosen once.
     route: &'a Route,
-    progress: &'a Progress,
+    events: &'a PushEventSender,
 }
 
 /// Where a push reads from.
@@ -307,7 +313,7 @@ struct Source<'a> {
 /// time: each child manifest is written as soon as the blobs it needs are in place, rather than
 /// after every blob of every child, so the registry is never left waiting on the slowest blob
 /// of another child. A blob shared by several children is copied once and awaited by each.
-/// Each child's progress block is reported once it is written.
+/// Each blob is reported when it is in place, each child once it is written.
 async fn copy_children(
     to: &Destination<'_>,
     plan: &plan::Plan,
@@ -316,57 +322,56 @@ async fn copy_children(
 ) -> Result<()> {
     let gate = Semaphore::new(concurrency);
     let gate = &gate;
-    let blobs: Vec<Shared<BoxFuture<'_, Result<BlobCopy>>>> = plan
+    let blobs: Vec<Shared<BoxFuture<'_, Result<()>>>> = plan
         .blobs
         .iter()
         .map(|step| {
             async move {
                 let _permit = gate.acquire().await;
-                copy_blob(to, step, source).await
+                let copy = copy_blob(to, step, source).await?;
+                emit(
+                    to.events,
+                    PushEvent::Blob(BlobDone {
+                        digest: step.blob.digest.clone(),
+                        size: step.blob.size,
+                        is_config: step.blob.is_config,
+                        source: step.source.clone(),
+                        copy,
+                    }),
+                );
+                Ok(())
             }
             .boxed()
             .shared()
         })
         .collect();
     let blobs = &blobs;
-    // Blob steps some finished child has reported already.
-    let reported = &Mutex::new(HashSet::new());
     let images = plan.images.len();
     try_join_all(plan.images.iter().enumerate().map(|(i, step)| async move {
-        let copies = try_join_all(step.needs.iter().map(|&b| blobs[b].clone())).await?;
+        try_join_all(step.needs.iter().map(|&b| blobs[b].clone())).await?;
         if step.write {
             let _permit = gate.acquire().await;
             put_manifest(to, &step.manifest).await?;
         }
-        // The first child to finish reports a shared blob as copied; the others, as there.
-        let outcomes: HashMap<&str, report::BlobOutcome<'_>> = {
-            let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());
-            step.needs
-                .iter()
-                .zip(copies)
-                .map(|(&b, copy)| {
-                    let blob = &plan.blobs[b];
-                    let copy = if reported.insert(b) {
-                        copy
-                    } else {
-                        BlobCopy::Present
-                    };
-                    let outcome = report::BlobOutcome {
-                        copy,
-                        from: &blob.source,
-                    };
-                    (blob.blob.digest.as_str(), outcome)
-                })
-                .collect()
-        };
-        let outcome = |blob: &plan::Blob| outcomes.get(blob.digest.as_str()).copied();
-        for line in report::image_lines(&step.manifest, (i, images), step.write, outcome) {
-            say(to.progress, line);
-        }
-        Ok(())
+        emit(to.events, child_done(step, i, images));
+        Ok::<_, Error>(())
     }))
     .await?;
     Ok(())
+}
+
+/// The event of manifest step `step`, the `position`th (from 0) of `total` of its kind.
+fn child_done(step: &ManifestStep, position: usize, total: usize) -> PushEvent {
+    let m = &step.manifest;
+    PushEvent::Child(ChildDone {
+        digest: m.digest.clone(),
+        media_type: m.media_type.clone(),
+        is_list: m.is_list,
+        position,
+        total,
+        written: step.write,
+        blobs: m.blobs.clone(),
+    })
 }
 
 /// Runs one blob step.
@@ -453,8 +458,6 @@ async fn write_list(
     if step.write {
         put_manifest(to, &step.manifest).await?;
     }
-    for line in report::image_lines(&step.manifest, (n, total), step.write, |_| None) {
-        say(to.progress, line);
-    }
+    emit(to.events, child_done(step, n, total));
     Ok(())
 }

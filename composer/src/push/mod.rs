@@ -7,15 +7,16 @@
 //! memory, layers streamed); each child manifest is written by digest, with its exact source
 //! bytes, as soon as its own blobs are in place; the index goes last, by tag, once every child is
 //! written. The tag therefore never points at an index whose children are not all in place.
+//!
+//! Each step is reported as a typed [`events::PushEvent`]; how a client shows them is the
+//! client's business (the proxy renders podman's progress stream from them).
 
+pub mod events;
 pub mod execute;
 pub mod plan;
-pub mod report;
 
 use crate::list::ListFormat;
 use crate::reference::ImageRef;
-
-pub use execute::Progress;
 
 /// What to push where.
 #[derive(Debug, Clone)]

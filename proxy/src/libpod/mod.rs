@@ -8,14 +8,17 @@
 //! - [`modify_options`]: the ManifestModifyOptions / ManifestAddOptions bodies and podman's
 //!   annotation parsing.
 //! - [`registry_auth`]: `X-Registry-Auth` / `X-Registry-Config` to credentials.
-//! - [`response`]: response bodies, report shapes and the headers of every answer.
+//! - [`params`]: the parameters several routes read alike (`tlsVerify`, credentials,
+//!   annotations, push's `format`), each with podman's error.
+//! - [`response`]: response bodies, report shapes, the error model and the headers of every
+//!   answer.
+//! - [`status`]: the one table from a composer error kind to each route's HTTP status.
+//! - [`push_progress`]: a push's events rendered as podman's progress stream.
 
 pub mod modify_options;
+pub mod params;
+pub mod push_progress;
 pub mod query;
 pub mod registry_auth;
 pub mod response;
-
-pub use modify_options::{
-    decode_add_options, decode_create_body, decode_modify_options, parse_create_annotations,
-    parse_kv_annotations, ModifyOptions,
-};
+pub mod status;

@@ -112,20 +112,44 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     json::encode(value, false)
 }
 
-/// The libpod error body (§4): `{"cause":…,"message":…,"response":<status>}` and `\n`. The
-/// Go bindings read the status from `response`, so it must equal the HTTP status.
-pub fn error_body(status: u16, message: &str, cause: &str) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct ErrorModel<'a> {
-        cause: &'a str,
-        message: &'a str,
-        response: u16,
+/// The libpod error body (§4), podman's `errorhandling.ErrorModel`:
+/// `{"cause":…,"message":…,"response":<status>}` and `\n`. The Go bindings read the status from
+/// `response`, so it is the HTTP status the body is sent with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorModel {
+    /// The innermost error.
+    pub cause: String,
+    /// The whole message, every layer of context included.
+    pub message: String,
+    /// The HTTP status.
+    pub response: u16,
+}
+
+impl ErrorModel {
+    /// The error `status` answers with `message` and `cause`.
+    pub fn new(status: u16, message: impl Into<String>, cause: impl Into<String>) -> Self {
+        ErrorModel {
+            cause: cause.into(),
+            message: message.into(),
+            response: status,
+        }
     }
-    write_json(&ErrorModel {
-        cause,
-        message,
-        response: status,
-    })
+
+    /// An error whose message is its own cause (podman's errors made with `errors.New`).
+    pub fn plain(status: u16, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ErrorModel::new(status, message.clone(), message)
+    }
+
+    /// A composer error answered with `status`.
+    pub fn of(status: u16, e: &manifold_composer::Error) -> Self {
+        ErrorModel::new(status, e.message(), e.cause())
+    }
+
+    /// The body, as [`write_json`] sends it.
+    pub fn body(&self) -> Vec<u8> {
+        write_json(self)
+    }
 }
 
 /// `{"Id":"<id>"}\n`: podman's `entities.IDResponse` (create, v3 add, v3 remove digest, v3
@@ -510,6 +534,10 @@ mod tests {
 
     fn s(v: &[u8]) -> &str {
         std::str::from_utf8(v).unwrap()
+    }
+
+    fn error_body(status: u16, message: &str, cause: &str) -> Vec<u8> {
+        ErrorModel::new(status, message, cause).body()
     }
 
     #[test]
