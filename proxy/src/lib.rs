@@ -1,14 +1,28 @@
 //! manifold's HTTP front: routes libpod requests, answers the manifest-list API itself and
 //! forwards everything else to a backend podman service.
 //!
-//! [`route`] maps a request line to a [`route::Route`]; [`libpod`] is the wire format (Go-compatible
-//! request decoding, response shapes and headers); [`handlers`] answers each manifest route from
-//! the composer, each route in the module of its operation, on the plain requests and answers
-//! of [`exchange`]; [`server`] is the pingora server that ties them to listeners and the backend;
-//! [`identity`] says who a client is from its connection, and [`tls`] builds the rustls settings
-//! of `tls://` listeners.
+//! A request flows one way through the crate:
+//!
+//! 1. [`server`] runs pingora with the listeners, and shutdown that waits for the requests in
+//!    flight; its [`front::Front`] is pingora's `ProxyHttp`, whose phases each do one job
+//!    (context, routing, forwarding, failure answers, the access log).
+//! 2. [`identity`] says who the client is from its connection (unix peer credentials, a
+//!    verified client certificate, a loopback address); [`route`] maps the method and raw path
+//!    to a [`route::Route`]; the configuration's policy decides what the identity may do.
+//! 3. A request manifold answers is copied into an [`exchange::Request`]; [`handlers::App`]
+//!    dispatches it to the module of its operation (create, inspect, modify, remove,
+//!    images_remove, push), which calls the composer (`manifold-composer`) and returns an
+//!    [`exchange::Answer`]: a complete [`exchange::Reply`], or push's progress stream.
+//! 4. [`libpod`] is the wire format those handlers speak: Go-compatible request decoding, the
+//!    parameters several routes share, the response shapes and headers, the one table from a
+//!    composer error kind to each route's status, and the rendering of push events as podman's
+//!    progress stream.
+//!
+//! Everything else is forwarded to the backend untouched. [`tls`] builds the rustls settings of
+//! `tls://` listeners.
 
 pub mod exchange;
+pub mod front;
 pub mod handlers;
 pub mod identity;
 pub mod libpod;

@@ -199,6 +199,31 @@ pub enum Route {
     Forward,
 }
 
+impl Route {
+    /// A short name of the route, for logs (`manifest_push`, `forward`, …): its kind without
+    /// the names and references the request carries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Ping => "ping",
+            Route::Version => "version",
+            Route::ManifestCreate { .. } => "manifest_create",
+            Route::ManifestExists { .. } => "manifest_exists",
+            Route::ManifestInspect { .. } => "manifest_inspect",
+            Route::ManifestModify { .. } => "manifest_modify",
+            Route::ManifestAddV3 { .. } => "manifest_add_v3",
+            Route::ManifestRemoveDigestV3 { .. } => "manifest_remove_v3",
+            Route::ManifestDelete { .. } => "manifest_delete",
+            Route::ManifestPush { .. } => "manifest_push",
+            Route::ManifestPushV3 { .. } => "manifest_push_v3",
+            Route::ImagesRemove { .. } => "images_remove",
+            Route::Redirect { .. } => "redirect",
+            Route::NotFound => "not_found",
+            Route::MethodNotAllowed => "method_not_allowed",
+            Route::Forward => "forward",
+        }
+    }
+}
+
 /// Routes a request by its method and raw (still percent-encoded) path.
 pub fn route(method: &str, raw_path: &str) -> Route {
     let cleaned = clean_path(raw_path);

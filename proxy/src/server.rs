@@ -1,5 +1,5 @@
-//! The pingora server: listeners, the `ProxyHttp` front that answers manifest calls locally and
-//! forwards the rest, and shutdown that lets requests in flight finish.
+//! The pingora server: listeners, the [`Front`] that answers manifest calls locally and
+//! forwards the rest, and shutdown that lets requests in flight, local and forwarded, finish.
 //!
 //! Listeners: `tcp://` (plain), `tls://` (rustls, settings from [`crate::tls`]) and `unix://`
 //! sockets with the configured `socket_mode`. pingora binds sockets inside `Server::run` and has
@@ -9,27 +9,18 @@
 //! the default mode that only keeps the configured group out for those few milliseconds.
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use manifold_composer::service::Composer;
-use manifold_config::{Backend, Config, Listen, SocketGroup};
-use pingora::http::ResponseHeader;
+use manifold_config::{Config, Listen, SocketGroup};
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
 
-use crate::exchange::{Answer, Reply, Request};
+use crate::front::{Front, Inflight};
 use crate::handlers::App;
-use crate::identity;
-use crate::libpod::response::{self, ErrorModel};
-use crate::route::{route, Route};
-
-/// How far past `limits.max_request_body` a body is still read (and dropped) before the 413.
-const DRAIN_FACTOR: u64 = 16;
 
 /// Installs the log subscriber (which also captures pingora's `log` output).
 pub fn init_logging() {
@@ -58,12 +49,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start: {e}"))?
         .block_on(Composer::open(config.clone()))
         .map_err(|e| format!("cannot open the list store: {e}"))?;
-    let inflight = Arc::new(AtomicUsize::new(0));
-    let front = Front {
-        app: Arc::new(App::new(Arc::new(composer), config.clone())),
-        backend: config.backend.clone(),
-        inflight: inflight.clone(),
-    };
+    let inflight = Inflight::default();
+    let app = Arc::new(App::new(Arc::new(composer), config.clone()));
+    let front = Front::new(app, config.backend.clone(), inflight.clone());
 
     let conf = ServerConf {
         threads: config.threads,
@@ -177,10 +165,11 @@ fn set_group_when_bound(mut paths: Vec<std::path::PathBuf>, gid: u32) {
     }
 }
 
-/// Waits for SIGTERM or SIGINT, then for local requests in flight to finish (bounded), then
-/// asks pingora for an immediate stop. Lists are safe either way: every store write is atomic.
+/// Waits for SIGTERM or SIGINT, then for the requests in flight, local and forwarded, to finish
+/// (bounded), then asks pingora for an immediate stop. Lists are safe either way: every store
+/// write is atomic.
 struct DrainingShutdown {
-    inflight: Arc<AtomicUsize>,
+    inflight: Inflight,
     timeout: Duration,
 }
 
@@ -204,202 +193,9 @@ impl ShutdownSignalWatch for DrainingShutdown {
             }
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        while self.inflight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        while self.inflight.count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ShutdownSignal::FastShutdown
-    }
-}
-
-/// The reply for a body over the configured limit.
-fn body_too_large(max: u64) -> Reply {
-    ErrorModel::plain(
-        413,
-        format!(
-            "request body is larger than limits.max_request_body ({max} bytes); raise the limit in the configuration or send a smaller request"
-        ),
-    )
-    .into()
-}
-
-/// The pingora front: routes each request, answers manifest calls, forwards the rest.
-struct Front {
-    app: Arc<App>,
-    backend: Option<Backend>,
-    inflight: Arc<AtomicUsize>,
-}
-
-/// Counts a local request as in flight until dropped.
-struct InflightGuard(Arc<AtomicUsize>);
-
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Front {
-    async fn read_body(session: &mut Session, max: u64) -> Result<Result<Bytes, Reply>> {
-        let mut body = Vec::new();
-        let mut seen: u64 = 0;
-        while let Some(chunk) = session.read_request_body().await? {
-            seen += chunk.len() as u64;
-            if seen <= max {
-                body.extend_from_slice(&chunk);
-            } else if seen > max.saturating_mul(DRAIN_FACTOR) {
-                // Far past the limit: answer now and let the connection close.
-                break;
-            }
-            // Between the two, the rest of the body is read and dropped, so a client that
-            // writes its whole body before reading gets the 413 instead of a broken pipe.
-        }
-        if seen > max {
-            return Ok(Err(body_too_large(max)));
-        }
-        Ok(Ok(Bytes::from(body)))
-    }
-
-    /// Writes a 200 whose body arrives in chunks, each flushed as an HTTP chunk.
-    async fn write_stream(
-        session: &mut Session,
-        headers: Vec<(String, String)>,
-        mut body: tokio::sync::mpsc::Receiver<Bytes>,
-    ) -> Result<()> {
-        let mut resp = ResponseHeader::build(200, Some(headers.len() + 1))?;
-        for (k, v) in headers {
-            resp.insert_header(k, v)?;
-        }
-        // Explicit chunked framing keeps the connection reusable (a close-delimited body would not).
-        resp.insert_header("Transfer-Encoding", "chunked")?;
-        session.write_response_header(Box::new(resp), false).await?;
-        while let Some(chunk) = body.recv().await {
-            if session
-                .write_response_body(Some(chunk), false)
-                .await
-                .is_err()
-            {
-                // The client left; the push itself carries on to its end.
-                return Ok(());
-            }
-        }
-        session.write_response_body(None, true).await
-    }
-
-    async fn write_reply(session: &mut Session, request: &Request, reply: Reply) -> Result<()> {
-        let Reply {
-            status,
-            headers,
-            body,
-        } = reply;
-        let mut resp = ResponseHeader::build(status, Some(headers.len() + 2))?;
-        for (k, v) in headers {
-            resp.insert_header(k, v)?;
-        }
-        let has_body = !body.is_empty() && request.method != "HEAD";
-        if status != 204 && status != 304 {
-            resp.insert_header("Content-Length", body.len().to_string())?;
-        }
-        session
-            .write_response_header(Box::new(resp), !has_body)
-            .await?;
-        if has_body {
-            session.write_response_body(Some(body), true).await?;
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ProxyHttp for Front {
-    type CTX = ();
-
-    fn new_ctx(&self) -> Self::CTX {}
-
-    async fn request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> Result<bool> {
-        let header = session.req_header();
-        let (method, path) = (header.method.as_str(), header.uri.path());
-        let query = header.uri.query().unwrap_or("");
-        let identity = identity::of_session(session);
-        let route = route(method, path);
-        // The policy is evaluated here, once; the answer below reuses it.
-        let policy = self.app.policy_for(&identity);
-        // Identities without a rule reach nothing, the backend included: they get the 403 below.
-        let may_forward = self.backend.is_some() && policy.is_ok();
-        if route == Route::Forward && may_forward {
-            return Ok(false);
-        }
-        if may_forward && self.app.should_forward(&route, query, &policy) {
-            return Ok(false);
-        }
-        // Answered locally: only now is the request copied out of the session.
-        let mut request = Request {
-            method: method.to_string(),
-            path: path.to_string(),
-            query: query.to_string(),
-            headers: header
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: Bytes::new(),
-            identity,
-        };
-        self.inflight.fetch_add(1, Ordering::SeqCst);
-        let _guard = InflightGuard(self.inflight.clone());
-        let answer = match Self::read_body(session, self.app.max_body()).await? {
-            Ok(body) => {
-                request.body = body;
-                self.app.answer(route, &request, policy).await
-            }
-            Err(reply) => Answer::Full(reply),
-        };
-        // Every local answer, errors included, starts with the headers every libpod response
-        // carries (§1.3), as podman's service sends them.
-        let standard = response::standard_headers(request.header("X-Reference-Id"));
-        match answer {
-            Answer::Full(mut reply) => {
-                tracing::info!(method = %request.method, path = %request.path, identity = %request.identity, status = reply.status, "answered");
-                reply.headers = [standard, reply.headers].concat();
-                Self::write_reply(session, &request, reply).await?;
-            }
-            Answer::Stream { headers, body } => {
-                tracing::info!(method = %request.method, path = %request.path, identity = %request.identity, status = 200, "streaming");
-                Self::write_stream(session, [standard, headers].concat(), body).await?;
-            }
-        }
-        Ok(true)
-    }
-
-    /// What pingora's error logs say about a request: method and path only. Query strings can
-    /// carry credentials (podman 4.x sends `password=` in push and add queries).
-    fn request_summary(&self, session: &Session, _ctx: &Self::CTX) -> String {
-        let req = session.req_header();
-        format!("{} {}", req.method, req.uri.path())
-    }
-
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut Self::CTX,
-    ) -> Result<Box<HttpPeer>> {
-        let peer = match &self.backend {
-            Some(Backend::Unix(path)) => {
-                let path = path.to_str().unwrap_or_default();
-                HttpPeer::new_uds(path, false, String::new())?
-            }
-            Some(Backend::Tcp(addr)) => HttpPeer::new(*addr, false, String::new()),
-            None => {
-                return Err(Error::explain(
-                    ErrorType::InternalError,
-                    "no backend configured",
-                ))
-            }
-        };
-        Ok(Box::new(peer))
     }
 }
