@@ -1,5 +1,5 @@
 //! The push executor: reads the children from their sources, asks the destination what it has,
-//! runs the [plan](super::plan) with bounded parallelism, and sends a [`PushEvent`] for every
+//! runs the plan ([`super::plan`]) with bounded parallelism, and sends a [`PushEvent`] for every
 //! step done.
 
 use futures_util::future::{try_join_all, BoxFuture, FutureExt as _, Shared};

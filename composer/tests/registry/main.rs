@@ -15,6 +15,7 @@
 //! - `cache`: the manifest cache, judged by what reached the registry.
 //! - `config_credentials`: configured credentials, the allow-list, mirrors and rewrites.
 //! - `push_ops`: blob existence, blob copies (mount, stream), manifest writes, large blobs.
+//! - `push_events`: the typed events of a push, in order, the outcome last.
 //! - `faults`: retries on 5xx, 429 and resets, truncated and corrupt blobs, refused mounts,
 //!   `200` for `202`, tokens that expire mid-push.
 //! - `support`: the set-up they share.
@@ -22,6 +23,7 @@
 mod cache;
 mod config_credentials;
 mod faults;
+mod push_events;
 mod push_ops;
 mod reads;
 mod support;
