@@ -14,15 +14,16 @@ use crate::libpod::response::{
     self, ErrorModel, ManifestListData, ManifestListDescriptor, OciDescriptor, OciPlatform,
     Schema2Platform,
 };
-use crate::libpod::status::{error_model, Failure};
+use crate::libpod::status::{error_model, status, Failure};
 
-/// 204 when `name` is a list `grant`'s identity may see; podman's fixed 404 body when it is
-/// not known.
+/// 204 when `name` is a list `grant`'s identity may see; podman's fixed body (`manifest not
+/// found`) when it is not known.
 pub(super) async fn exists(composer: &Composer, name: &str, grant: &Grant) -> Reply {
     match composer.exists(name, grant).await {
         Ok(()) => Reply::no_content(),
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            ErrorModel::plain(404, "manifest not found").into()
+            let status = status(Failure::Exists, e.kind());
+            ErrorModel::plain(status, "manifest not found").into()
         }
         Err(e) => error_model(Failure::Exists, &e).into(),
     }

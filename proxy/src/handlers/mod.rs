@@ -2,8 +2,8 @@
 //! composer called, and the answer shaped exactly as podman shapes it (§3 of the wire spec).
 //!
 //! [`App`] holds the composer and the configuration and dispatches a routed request to the
-//! module of its operation: [`create`], [`inspect`] (and exists), [`modify`] (and the v3 add),
-//! [`remove`] (the v3 remove by digest and the list delete), [`images_remove`] and [`push`].
+//! module of its operation: `create`, `inspect` (and exists), `modify` (and the v3 add),
+//! `remove` (the v3 remove by digest and the list delete), `images_remove` and `push`.
 //! Those modules are plain functions of the composer and the request; they import nothing from
 //! here. Handlers take a plain [`Request`] and return a [`Reply`] or an [`Answer`], so they know
 //! nothing of pingora; which status each composer error gets is [`crate::libpod::status`]'s
