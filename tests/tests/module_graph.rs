@@ -12,8 +12,8 @@
 //! A set of modules that reach each other (a strongly connected component of more than one
 //! module) is a cycle, and the test names its modules and the edges between them.
 //!
-//! Two cycles predate this check, in code that other work is reshaping: they are listed in
-//! [`TOLERATED`] and allowed as they are, no larger. Remove an entry once its cycle is gone.
+//! Three cycles predate this check: they are listed in [`TOLERATED`] and allowed as they are, no
+//! larger. Remove an entry once its cycle is gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,15 +22,17 @@ use std::path::{Path, PathBuf};
 type ModPath = Vec<String>;
 
 /// The crates whose modules are checked.
-const CRATES: [&str; 3] = ["config", "composer", "proxy"];
+const CRATES: [&str; 4] = ["config", "gocompat", "composer", "proxy"];
 
 /// Cycles allowed for now, by crate: a cycle whose modules are all in one entry passes.
 /// - config: `lib.rs` defines `ConfigError`, `Environment` and `location_covers`, which
 ///   `registries` and `policy` use, and re-exports from both.
+/// - gocompat: `json/mod.rs` defines what `json::decode` and `json::read` use, and uses them.
 /// - composer: `registry/mod.rs` defines `Access`, which `registry::route` uses, and re-exports
 ///   `route::Route`.
-const TOLERATED: [(&str, &[&str]); 2] = [
+const TOLERATED: [(&str, &[&str]); 3] = [
     ("config", &["crate", "policy", "registries"]),
+    ("gocompat", &["json", "json::decode", "json::read"]),
     ("composer", &["registry", "registry::route"]),
 ];
 
