@@ -46,7 +46,8 @@ impl Request {
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
-    /// Headers besides Content-Length and the standard ones (§1.3), which the server adds.
+    /// Headers besides Content-Length and the standard ones every libpod answer carries, which
+    /// the server adds.
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
@@ -81,7 +82,7 @@ impl Reply {
     }
 }
 
-/// The libpod error body (§4), sent with the status it names.
+/// The libpod error body (`docs/libpod-api.md`, Error body), sent with the status it names.
 impl From<ErrorModel> for Reply {
     fn from(e: ErrorModel) -> Self {
         Reply::json(e.response, e.body())

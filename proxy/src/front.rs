@@ -15,9 +15,11 @@
 //!   query, which can hold credentials), status, duration, identity, bytes sent, route.
 //!
 //! Every answer manifold writes itself starts with the headers every libpod response carries
-//! (§1.3), `Server: Libpod/… manifold/…` among them; pingora's `Server: Pingora` is never sent
-//! (pingora adds it only to the error responses of its own default phases, which are replaced
-//! here; forwarded answers keep the backend's headers as they are).
+//! (`docs/libpod-api.md`, Standard headers), `Server: Libpod/… manifold/…` among them. pingora's
+//! `Server: Pingora` is not sent: pingora adds it only to the error answers of its own default
+//! phases, which are replaced here, and forwarded answers keep the backend's headers as they are.
+//! (Two answers pingora writes before any phase runs keep it: the 400 for a request whose header
+//! does not parse and the 405 for `CONNECT`.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -295,7 +297,7 @@ fn body_too_large(max: u64) -> Reply {
     .into()
 }
 
-/// The headers every local answer starts with (§1.3), as podman's service sends them, the
+/// The headers every local answer starts with, as podman's service sends them, the
 /// request's `X-Reference-Id` echoed.
 fn standard_headers(session: &Session) -> Vec<(String, String)> {
     let reference_id = session

@@ -13,10 +13,10 @@
 //!    dispatches it to the module of its operation (create, inspect, modify, remove,
 //!    images_remove, push), which calls the composer (`manifold-composer`) and returns an
 //!    [`exchange::Answer`]: a complete [`exchange::Reply`], or push's progress stream.
-//! 4. [`libpod`] is the wire format those handlers speak: Go-compatible request decoding, the
-//!    parameters several routes share, the response shapes and headers, the one table from a
-//!    composer error kind to each route's status, and the rendering of push events as podman's
-//!    progress stream.
+//! 4. [`libpod`] is the wire format those handlers speak: requests decoded with podman's rules
+//!    (the Go behaviour underneath comes from `manifold-gocompat`), the parameters several routes
+//!    share, the response shapes and headers, the one table from a composer error kind to each
+//!    route's status, and the rendering of push events as podman's progress stream.
 //!
 //! Everything else is forwarded to the backend untouched. [`tls`] builds the rustls settings of
 //! `tls://` listeners.

@@ -1,4 +1,5 @@
-//! Create (§3.1): `POST /v4+/libpod/manifests/{name}` and `POST /v3/…/manifests/create?name=`.
+//! Create: `POST /v4+/libpod/manifests/{name}` and `POST /v3/…/manifests/create?name=`
+//! (`docs/libpod-api.md`, Manifest create).
 
 use manifold_composer::credentials::Credentials;
 use manifold_composer::service::{AddOptions, Composer, RegistryAccess};

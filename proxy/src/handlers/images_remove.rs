@@ -1,6 +1,6 @@
-//! `DELETE /v{ver}/libpod/images/remove` (§3.8) for manifold's lists: `podman manifest rm` and
-//! `push --rm`. Which requests are manifold's and which the backend's is decided before routing
-//! here ([`super::App::should_forward`]).
+//! `DELETE /v{ver}/libpod/images/remove` for manifold's lists: `podman manifest rm` and
+//! `push --rm` (`docs/libpod-api.md`, Images remove). Which requests are manifold's and which the
+//! backend's is decided before routing here ([`super::App::should_forward`]).
 
 use manifold_composer::service::Composer;
 use manifold_composer::ErrorKind;

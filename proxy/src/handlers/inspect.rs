@@ -1,5 +1,5 @@
-//! Inspect (§3.3, `GET …/manifests/{name}/json`) and exists (§3.2, `GET …/{name}/exists`): the
-//! two routes that only read.
+//! Inspect (`GET …/manifests/{name}/json`) and exists (`GET …/{name}/exists`): the two routes
+//! that only read (`docs/libpod-api.md`, Manifest inspect and Manifest exists).
 
 use manifold_composer::list::ManifestList;
 use manifold_composer::oci::Descriptor;
@@ -55,8 +55,9 @@ pub(super) async fn inspect(
     Ok(Reply::json(200, response::write_json(&document)))
 }
 
-/// The inspect document of a list (§3.3): instances in Docker's descriptor shape, with the
-/// Docker `features` shown only when the list serialises as a Docker list (§6.7).
+/// The inspect document of a list: instances in Docker's descriptor shape, with the Docker
+/// `features` shown only when the list serialises as a Docker list (`docs/libpod-api.md`, List
+/// media type).
 fn list_data(list: &ManifestList) -> ManifestListData {
     let show_features = list.shows_features();
     let manifests = list

@@ -1,5 +1,5 @@
 //! The libpod manifest handlers: each route's parameters decoded with podman's rules, the
-//! composer called, and the answer shaped exactly as podman shapes it (§3 of the wire spec).
+//! composer called, and the answer shaped exactly as podman shapes it (`docs/libpod-api.md`).
 //!
 //! [`App`] holds the composer and the configuration and dispatches a routed request to the
 //! module of its operation: `create`, `inspect` (and exists), `modify` (and the v3 add),
@@ -43,7 +43,7 @@ impl App {
     /// Answers one request: push routes may stream, every other route answers in full. An
     /// identity the policy has no rule for gets a 403 on everything but ping and version.
     /// `policy` is [`App::policy_for`] the request's identity. The headers every libpod
-    /// response carries (§1.3) are added by the server, for every local answer.
+    /// response carries are added by the server, for every local answer.
     pub async fn answer(
         &self,
         route: Route,

@@ -1,5 +1,6 @@
-//! Modify (§3.4, `PUT /v4+/libpod/manifests/{name}`: update, remove or annotate) and the v3 add
-//! (§3.7, `POST /v3/…/manifests/{name}/add`), which is modify's update with the older body.
+//! Modify (`PUT /v4+/libpod/manifests/{name}`: update, remove or annotate) and the v3 add
+//! (`POST /v3/…/manifests/{name}/add`), which is modify's update with the older body
+//! (`docs/libpod-api.md`, Manifest modify and v3 add).
 
 use std::collections::BTreeMap;
 
@@ -140,7 +141,7 @@ pub(super) async fn add_v3(
     Ok(Reply::json(200, response::id_body(&id)))
 }
 
-/// 200 with no errors, 409 with errors and some successes, 400 with only errors (§3.4), the
+/// 200 with no errors, 409 with errors and some successes, 400 with only errors (podman's), the
 /// table's status instead of that 400 when its errors are refusals (403), so a client can tell
 /// a refusal from a bad request. A failed report also carries the error model's keys, so
 /// clients show what went wrong.

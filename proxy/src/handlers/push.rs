@@ -1,6 +1,6 @@
-//! The push routes (§3.5, and the v3 push of §3.7): parameters decoded with podman's rules, the
-//! push run by the composer, and the answer either one `{"Id":…}` (quiet) or podman's NDJSON
-//! progress stream, rendered from the push's events as they come.
+//! The push routes (`docs/libpod-api.md`, Manifest push and v3 push): parameters decoded with
+//! podman's rules, the push run by the composer, and the answer either one `{"Id":…}` (quiet) or
+//! podman's NDJSON progress stream, rendered from the push's events as they come.
 
 use std::sync::Arc;
 
@@ -132,7 +132,7 @@ async fn send(tx: &mpsc::Sender<Bytes>, reports: Vec<ManifestPushReport>) {
     }
 }
 
-/// Decodes a push request's query and headers (§3.5); `grant` is what the caller may do.
+/// Decodes a push request's query and headers; `grant` is what the caller may do.
 fn push_params(
     destination: Option<&str>,
     req: &Request,

@@ -18,7 +18,7 @@ use super::registry_auth;
 use super::response::ErrorModel;
 use manifold_gocompat::strconv::{parse_bool, quote};
 
-/// 400 for a query parameter that does not decode (§1.5): `failed to parse parameters for
+/// 400 for a query parameter that does not decode: `failed to parse parameters for
 /// <URL>: <schema error>`, the schema error as the cause.
 pub fn bad_params(url: &str, e: &SchemaError) -> ErrorModel {
     let cause = e.to_string();
@@ -26,7 +26,7 @@ pub fn bad_params(url: &str, e: &SchemaError) -> ErrorModel {
 }
 
 /// True when a body is sent as `application/x-www-form-urlencoded`: Go's `ParseForm` consumes
-/// it before the handler reads it (§1.6), so it counts as empty.
+/// it before the handler reads it, so it counts as empty.
 pub fn is_form_encoded(method: &str, content_type: Option<&str>) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH")
         && content_type.is_some_and(|c| {
@@ -58,13 +58,14 @@ pub fn tls_verify_strict(q: &Query) -> Result<Option<bool>, ErrorModel> {
     })
 }
 
-/// The request's registry credentials (§5), or the 400 for a malformed header.
+/// The request's registry credentials (`docs/registry-auth-headers.md`), or the 400 for a
+/// malformed header.
 pub fn credentials(headers: &[(String, String)], url: &str) -> Result<Credentials, ErrorModel> {
     registry_auth::credentials_from_headers(headers)
         .map_err(|e| ErrorModel::new(400, e.message(url), e.cause))
 }
 
-/// The credentials of a push, whose header errors podman wraps once more (§3.5).
+/// The credentials of a push, whose header errors podman wraps once more.
 pub fn push_credentials(
     headers: &[(String, String)],
     url: &str,
@@ -79,7 +80,8 @@ pub fn push_credentials(
 }
 
 /// Merges the slice (`k=v` entries) and map forms of annotations; both at once is an error
-/// (§3.4 step 3). `slice_name` and `map_name` are the Go field names the error quotes.
+/// (checked before anything else of the pair). `slice_name` and `map_name` are the Go field
+/// names the error quotes.
 pub fn merge_annotations(
     slice: &[String],
     map: &BTreeMap<String, String>,
@@ -114,7 +116,7 @@ pub fn instance_update(
     }
 }
 
-/// The add options of a create body (§3.1): both annotation pairs merged, the subject if set.
+/// The add options of a create body: both annotation pairs merged, the subject if set.
 pub fn add_options(body: &ModifyOptions) -> Result<AddOptions, ErrorModel> {
     let annotations = merge_annotations(
         &body.annotation,
@@ -141,7 +143,7 @@ pub fn subject(body: &ModifyOptions) -> Option<String> {
     Some(body.subject.clone()).filter(|s| !s.is_empty())
 }
 
-/// Push's `format` (§3.5): `oci`; `v2s2` or `docker`; `""` for the list's own type (`None`).
+/// Push's `format`: `oci`; `v2s2` or `docker`; `""` for the list's own type (`None`).
 /// Anything else is podman's error text, which the push prefixes with its destination.
 pub fn push_format(value: &str) -> Result<Option<ListFormat>, String> {
     match value {

@@ -112,7 +112,7 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     json::encode(value, false)
 }
 
-/// The libpod error body (§4), podman's `errorhandling.ErrorModel`:
+/// The libpod error body (`docs/libpod-api.md`, Error body), podman's `errorhandling.ErrorModel`:
 /// `{"cause":…,"message":…,"response":<status>}` and `\n`. The Go bindings read the status from
 /// `response`, so it is the HTTP status the body is sent with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
