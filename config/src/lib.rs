@@ -13,12 +13,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod duration;
+mod environment;
+mod error;
 mod listener;
 pub mod policy;
 mod registries;
 mod size;
 
 pub use duration::DurationText;
+pub use environment::Environment;
+pub use error::ConfigError;
 pub use listener::{
     format_socket_mode, parse_socket_mode, SocketGroup, TlsFiles, DEFAULT_SOCKET_MODE,
 };
@@ -29,29 +33,6 @@ pub use size::ByteSize;
 
 /// The TCP address manifold listens on when no listener is configured.
 pub const DEFAULT_TCP_LISTEN: &str = "tcp://127.0.0.1:8585";
-
-/// A configuration error: which file, which key, what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file the error is in, or `<command line>`.
-    pub source: String,
-    /// The key, as a dotted path (`registry[0].location`), or empty for the whole document.
-    pub key: String,
-    /// What is wrong and how to fix it.
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.source, self.problem)
-        } else {
-            write!(f, "{}: key `{}`: {}", self.source, self.key, self.problem)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Where a listener is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,53 +265,6 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--backend`.
     pub backend: Option<String>,
-}
-
-/// What the defaults depend on: who runs manifold and the XDG directories.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    /// Running as root.
-    pub is_root: bool,
-    /// manifold's effective user ID. Without `[[policy]]` the configured registry credentials
-    /// serve this user and root only; `None` (not known) leaves them to root.
-    pub euid: Option<u32>,
-    /// `$XDG_RUNTIME_DIR`.
-    pub xdg_runtime_dir: Option<PathBuf>,
-    /// `$XDG_DATA_HOME`.
-    pub xdg_data_home: Option<PathBuf>,
-    /// `$HOME`.
-    pub home: Option<PathBuf>,
-    /// Environment variables `password_env` may name: `None` reads the process environment,
-    /// `Some` only these (tests).
-    pub vars: Option<std::collections::BTreeMap<String, String>>,
-}
-
-impl Environment {
-    /// Reads the process environment.
-    pub fn from_process() -> Self {
-        let var = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        let euid = nix::unistd::geteuid().as_raw();
-        Environment {
-            is_root: euid == 0,
-            euid: Some(euid),
-            xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
-            xdg_data_home: var("XDG_DATA_HOME"),
-            home: var("HOME"),
-            vars: None,
-        }
-    }
-
-    /// The value of environment variable `name`, if it is set and valid UTF-8.
-    pub fn var(&self, name: &str) -> Option<String> {
-        match &self.vars {
-            Some(vars) => vars.get(name).cloned(),
-            None => std::env::var(name).ok(),
-        }
-    }
 }
 
 /// The effective configuration: the file's values, the overrides and the defaults, validated.

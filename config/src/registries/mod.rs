@@ -19,7 +19,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{ConfigError, Environment};
+use crate::environment::Environment;
+use crate::error::ConfigError;
 
 /// A secret string: `Debug` and `Display` print `<redacted>`, and so does serialising it (so
 /// `manifold check-config` shows `password = "<redacted>"`). Only [`Secret::expose`] gives the
