@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{read, JsonError, ReadMode};
+use super::error::JsonError;
+use super::read::{read, ReadMode};
 
 /// A JSON value of the wrong type for its Go destination, before it is known where that is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

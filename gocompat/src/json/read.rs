@@ -19,8 +19,20 @@ use std::borrow::Cow;
 use serde_json::error::Category;
 use serde_json::{Deserializer, Value};
 
-use super::{JsonError, ReadMode};
+use super::error::JsonError;
 use crate::strconv::push_escaped;
+
+/// How Go read the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// `json.NewDecoder(r).Decode(&v)`: reads the first value only and never looks at the bytes
+    /// after it. No value at all is `EOF`, a value cut short is `unexpected EOF`.
+    Decoder,
+    /// `json.Unmarshal(data, &v)`: the whole input must be one value. No value or a cut value
+    /// is `unexpected end of JSON input`; bytes after it are
+    /// `invalid character 'x' after top-level value`.
+    Unmarshal,
+}
 
 /// Checks the syntax the way `mode` does and returns the value read.
 pub fn read(data: &[u8], mode: ReadMode) -> Result<Value, JsonError> {
