@@ -272,7 +272,7 @@ impl Prefix {
             // The rule registry entries' locations follow: whole path components.
             PrefixKind::Components(p) => {
                 let (registry, repository) = name.split_once('/').unwrap_or((name, ""));
-                crate::location_covers(p, registry, repository)
+                crate::registries::location_covers(p, registry, repository)
             }
         }
     }
