@@ -23,8 +23,8 @@ use super::super::challenge::{Challenge, Scheme};
 use super::super::errors;
 use super::retry::{Failure, Retry};
 use super::scheme::{Endpoint, Schemes};
+use super::target::{Dest, Target};
 use super::token::{self, TokenCache, TokenKey, TokenRequest};
-use super::{Dest, Target};
 use crate::credentials::Auth;
 use crate::error::{Error, ErrorKind, Result};
 

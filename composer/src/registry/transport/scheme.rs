@@ -17,7 +17,7 @@ use super::super::challenge::Challenge;
 use super::super::errors;
 use super::log::Http;
 use super::retry::Failure;
-use super::{Dest, Target};
+use super::target::{Dest, Target};
 use crate::error::{Error, ErrorKind};
 
 /// The host that serves a registry's API: Docker Hub's name differs from its API host.
