@@ -27,10 +27,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
+use super::client::RegistryClient;
+use super::route::Route;
 use super::transport::retry::{self, Failure, Retry};
 use super::transport::{Dest, Target};
 use super::verified::{Abort, Verified};
-use super::{content, errors, RegistryClient, Route};
+use super::{content, errors};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci;
 use crate::reference::ImageRef;
@@ -137,8 +139,7 @@ impl RegistryClient {
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
         let path = format!("/v2/{}/blobs/{digest}", repo.repository);
         let resp = self
-            .inner
-            .transport
+            .transport()
             .send(&Target::pull(route), Method::HEAD, &path, |request| request)
             .await
             .map_err(|e| e.context(&context))?;
@@ -164,8 +165,7 @@ impl RegistryClient {
         let context = format!("reading blob {digest} in {}", image.name());
         let path = format!("/v2/{}/blobs/{digest}", image.repository);
         let mut resp = self
-            .inner
-            .transport
+            .transport()
             .send(&Target::pull(route), Method::GET, &path, |request| request)
             .await?;
         if !resp.status().is_success() {
@@ -213,8 +213,7 @@ impl RegistryClient {
         oci::validate_digest(digest).map_err(|e| e.context(&context))?;
         let source = &source;
         let put = self
-            .inner
-            .transport
+            .transport()
             .retry(&context, || async move {
                 if check_first {
                     self.put_if_missing_once(source, dest, digest, size).await
@@ -336,8 +335,7 @@ impl RegistryClient {
             query_value(from_repo)
         );
         let resp = match self
-            .inner
-            .transport
+            .transport()
             .authenticated()
             .send(
                 &Target::mount(dest_route, from_repo),
@@ -378,8 +376,7 @@ impl RegistryClient {
     async fn start_upload(&self, target: &Target<'_>, dest: &ImageRef) -> Result<Url, Failure> {
         let path = format!("/v2/{}/blobs/uploads/", dest.repository);
         let resp = self
-            .inner
-            .transport
+            .transport()
             .authenticated()
             .send(target, &Method::POST, Dest::Path(&path), |r| {
                 r.header(CONTENT_LENGTH, HeaderValue::from_static("0"))
@@ -430,8 +427,7 @@ impl RegistryClient {
         let source_target = Target::pull(source_route);
         let path = format!("/v2/{}/blobs/{digest}", source.repository);
         let resp = self
-            .inner
-            .transport
+            .transport()
             .authenticated()
             .send(&source_target, &Method::GET, Dest::Path(&path), |r| r)
             .await?;
@@ -479,8 +475,7 @@ impl RegistryClient {
         let mut url = session.clone();
         url.query_pairs_mut().append_pair("digest", digest);
         let sent = self
-            .inner
-            .transport
+            .transport()
             .authenticated()
             .send_once(dest_target, &Method::PUT, Dest::Url(&url), |r| {
                 r.header(CONTENT_TYPE, "application/octet-stream")
@@ -515,7 +510,7 @@ impl RegistryClient {
     /// Best-effort `DELETE` of an upload session a failed step leaves behind, so the registry
     /// does not keep its partial data until its purge runs.
     async fn cancel_upload(&self, target: &Target<'_>, session: &Url) {
-        let cancel = self.inner.transport.authenticated().send_once(
+        let cancel = self.transport().authenticated().send_once(
             target,
             &Method::DELETE,
             Dest::Url(session),

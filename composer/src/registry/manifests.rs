@@ -5,8 +5,10 @@ use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+use super::client::RegistryClient;
+use super::route::Route;
 use super::transport::Target;
-use super::{content, errors, RegistryClient, Route};
+use super::{content, errors};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oci::{self, RawManifest};
 
@@ -158,8 +160,7 @@ impl RegistryClient {
             .context(&context)
         })?;
         let resp = self
-            .inner
-            .transport
+            .transport()
             .send(
                 &Target::push(route),
                 Method::PUT,
@@ -193,8 +194,7 @@ impl RegistryClient {
 
     /// A GET or HEAD of the manifest the route names, asking for every accepted type.
     async fn manifest_request(&self, route: &Route, method: Method) -> Result<Response> {
-        self.inner
-            .transport
+        self.transport()
             .send(
                 &Target::pull(route),
                 method,
@@ -212,8 +212,7 @@ impl RegistryClient {
         let repo = route.image();
         let path = format!("/v2/{}/tags/list?n=1", repo.repository);
         let resp = self
-            .inner
-            .transport
+            .transport()
             .send(&Target::pull(route), Method::GET, &path, |request| request)
             .await
             .map_err(|e| e.context(format!("listing the tags of {}", repo.name())))?;

@@ -35,10 +35,20 @@ use std::fmt;
 use manifold_config::{location_covers, Config, PullFromMirror, RegistryEntry};
 
 use super::configured::Configured;
-use super::Access;
 use crate::credentials::{Auth, CredentialPolicy, Credentials};
 use crate::error::{Error, ErrorKind, Result};
 use crate::reference::{ImageRef, DEFAULT_REGISTRY};
+
+/// The credentials and TLS choice of one operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// The request's credentials and their policy; per registry the client's credential for it
+    /// or a configured one is used (see [`CredentialPolicy`]).
+    pub credentials: &'a Credentials,
+    /// The client's `tlsVerify`: `Some(false)` makes the registry insecure, `Some(true)` makes it
+    /// secure even when the configuration marks it insecure, `None` defers to the configuration.
+    pub tls_verify: Option<bool>,
+}
 
 /// Where the credential of a route comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -522,14 +532,32 @@ mod tests {
     }
 
     #[test]
-    fn tls_verify_decides_for_every_place() {
-        let mut e = entry("127.0.0.1:5001");
+    fn tls_verify_overrides_configuration_for_every_place() {
+        let mut e = entry("127.0.0.1:5000");
         e.insecure = true;
-        let router = router(vec![e], false);
-        let c = router
-            .read_candidates(&r("127.0.0.1:5001/a"), Some(true))
-            .expect("allowed");
-        assert!(!c[0].insecure);
+        // 127.0.0.1:5001 has no entry: reachable, and secure unless the client says otherwise.
+        let router = router(vec![e], true);
+        let is_insecure = |reference: &str, tls_verify: Option<bool>| {
+            let image = r(reference);
+            let read = router.read_candidates(&image, tls_verify).expect("allowed");
+            let write = router.write_candidate(&image, tls_verify).expect("allowed");
+            let modes: Vec<bool> = read.iter().chain([&write]).map(|c| c.insecure).collect();
+            assert_eq!(
+                modes.len(),
+                2,
+                "{reference}: one place to read, one to write"
+            );
+            assert!(
+                modes.iter().all(|&m| m == modes[0]),
+                "{reference}: {modes:?}"
+            );
+            modes[0]
+        };
+        assert!(is_insecure("127.0.0.1:5000/app", None));
+        assert!(is_insecure("127.0.0.1:5000/app", Some(false)));
+        assert!(!is_insecure("127.0.0.1:5000/app", Some(true)));
+        assert!(!is_insecure("127.0.0.1:5001/app", None));
+        assert!(is_insecure("127.0.0.1:5001/app", Some(false)));
     }
 
     #[test]
