@@ -2,18 +2,24 @@
 //!
 //! Each `.rs` file under a crate's `src/` is a module (`lib.rs` the root, `a/mod.rs` and `a.rs`
 //! the module `a`, `a/b.rs` the module `a::b`; `main.rs` is the binary, another crate). A
-//! module depends on another when it names it or one of its items: in a `use` declaration
-//! (groups expanded), or in a path in the code that starts with `crate::`, `super::`, `self::`
-//! or the name of a child module the file declares. A path is resolved to the deepest module it
-//! names, so `use crate::libpod::query::Query` is an edge to `libpod::query`, not to `libpod`.
+//! module uses another when it names it or one of its items: in a `use` declaration (groups
+//! expanded), or in a path in the code that starts with `crate::`, `super::`, `self::` or the
+//! name of a child module the file declares. A path is resolved to the deepest module it names,
+//! so `use crate::libpod::query::Query` is an edge to `libpod::query`, not to `libpod`; a name
+//! a module re-exports resolves on to the module it comes from, so `use super::Route`, where the
+//! parent says `pub use route::Route`, is an edge to `route`, not to the parent.
 //! Inline modules (`mod tests { … }`) belong to their file; their `super::` is the file itself.
 //! Comments and string literals are skipped.
 //!
-//! A set of modules that reach each other (a strongly connected component of more than one
-//! module) is a cycle, and the test names its modules and the edges between them.
+//! Re-exporting an item of one's own submodule (`pub use child::Item`, or `pub(crate) use`)
+//! declares the module's public face: it is no use of the child. The module uses the child when
+//! its own code names the item. So a parent that declares its children and re-exports their
+//! items, with children that use each other's items through those re-exports, has no cycle,
+//! while a child using an item the parent defines, with a parent whose code uses the child, has.
 //!
-//! Three cycles predate this check: they are listed in [`TOLERATED`] and allowed as they are, no
-//! larger. Remove an entry once its cycle is gone.
+//! A set of modules that reach each other (a strongly connected component of more than one
+//! module; at its smallest, two modules that use each other) is a cycle, and the test names its
+//! modules and the edges between them. There are none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,30 +29,6 @@ type ModPath = Vec<String>;
 
 /// The crates whose modules are checked.
 const CRATES: [&str; 4] = ["config", "gocompat", "composer", "proxy"];
-
-/// Cycles allowed for now, by crate: a cycle whose modules are all in one entry passes.
-/// - config: `lib.rs` defines `ConfigError`, `Environment` and `location_covers`, which
-///   `registries` and `policy` use, and re-exports from both.
-/// - gocompat: `json/mod.rs` defines what `json::decode` and `json::read` use, and uses them.
-/// - composer: `registry/mod.rs` defines `Access` and the client that `route`, `blobs` and
-///   `manifests` use, and uses or re-exports them; `registry/transport/mod.rs` and its `auth` and
-///   `scheme` layers import each other the same way.
-const TOLERATED: [(&str, &[&str]); 3] = [
-    ("config", &["crate", "policy", "registries"]),
-    ("gocompat", &["json", "json::decode", "json::read"]),
-    (
-        "composer",
-        &[
-            "registry",
-            "registry::blobs",
-            "registry::manifests",
-            "registry::route",
-            "registry::transport",
-            "registry::transport::auth",
-            "registry::transport::scheme",
-        ],
-    ),
-];
 
 #[test]
 fn no_workspace_crate_has_modules_that_import_each_other() {
@@ -60,12 +42,7 @@ fn no_workspace_crate_has_modules_that_import_each_other() {
             graph.modules.len()
         );
         for cycle in graph.cycles() {
-            let tolerated = TOLERATED.iter().any(|(k, members)| {
-                *k == krate && cycle.iter().all(|m| members.contains(&display(m).as_str()))
-            });
-            if !tolerated {
-                report.push_str(&format!("{krate}: {}\n", graph.describe(&cycle)));
-            }
+            report.push_str(&format!("{krate}: {}\n", graph.describe(&cycle)));
         }
     }
     assert!(
@@ -76,40 +53,81 @@ fn no_workspace_crate_has_modules_that_import_each_other() {
 
 #[test]
 fn the_checker_finds_a_cycle_through_groups_and_parents() {
+    let graph = graph_of(&[
+        ("lib.rs", "pub mod a;\npub mod b;\npub mod c;\n"),
+        ("main.rs", "use crate::c::C;\nfn main() {}\n"),
+        // `a` names `b` through a group, `b` names `a` and an item of `a`'s child module.
+        (
+            "a/mod.rs",
+            "pub mod inner;\nuse crate::{b::{self, B}, c};\npub struct A;\n",
+        ),
+        ("a/inner.rs", "pub fn f() -> crate::b::B { todo!() }\n"),
+        (
+            "b.rs",
+            "// use crate::c; (a comment, not an edge)\npub struct B(crate::a::A);\nfn g() { let _ = \"crate::c\"; super::a::inner::f(); }\n",
+        ),
+        (
+            "c.rs",
+            "pub struct C;\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+        ),
+    ]);
+    assert_eq!(cycle_names(&graph), [["a", "a::inner", "b"]]);
+    // The comment, the string, `main.rs` and the test module's `super::*` are no edges.
+    assert!(!graph.edges[&module("b")].contains(&module("c")));
+    assert!(graph.edges[&module("c")].is_empty());
+    assert!(graph.edges[&Vec::new()].is_empty());
+}
+
+#[test]
+fn re_exports_declare_and_lead_on_to_the_module_they_name() {
+    let graph = graph_of(&[
+        ("lib.rs", "pub mod p;\npub mod q;\n"),
+        // `p` declares its children and re-exports their items (one renamed, one a module);
+        // `p::a` uses `p::b`'s item through `p`'s re-export.
+        (
+            "p/mod.rs",
+            "mod a;\nmod b;\npub use a::A;\npub(crate) use b::{self, B as Bee};\n",
+        ),
+        ("p/a.rs", "use super::Bee;\npub struct A(Bee);\n"),
+        ("p/b.rs", "pub struct B;\n"),
+        // `q`'s own code names the item it re-exports from `c`, and `c` uses an item `q` defines.
+        (
+            "q/mod.rs",
+            "mod c;\npub use c::C;\npub struct Q;\nfn make() -> C { todo!() }\n",
+        ),
+        ("q/c.rs", "pub struct C(super::Q);\n"),
+    ]);
+    assert!(graph.edges[&module("p")].is_empty());
+    assert_eq!(
+        graph.edges[&module("p::a")],
+        BTreeSet::from([module("p::b")])
+    );
+    assert_eq!(cycle_names(&graph), [["q", "q::c"]]);
+}
+
+/// The graph of a crate whose `src/` holds `files` (path under `src/`, text).
+fn graph_of(files: &[(&str, &str)]) -> Graph {
     let dir = tempfile::tempdir().expect("temp dir");
-    let src = dir.path();
-    let write = |rel: &str, text: &str| {
-        let path = src.join(rel);
+    for (rel, text) in files {
+        let path = dir.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, text).expect("write");
-    };
-    write("lib.rs", "pub mod a;\npub mod b;\npub mod c;\n");
-    write("main.rs", "use crate::c::C;\nfn main() {}\n");
-    // `a` names `b` through a group, `b` names `a` and an item of `a`'s child module.
-    write(
-        "a/mod.rs",
-        "pub mod inner;\nuse crate::{b::{self, B}, c};\npub struct A;\n",
-    );
-    write("a/inner.rs", "pub fn f() -> crate::b::B { todo!() }\n");
-    write(
-        "b.rs",
-        "// use crate::c; (a comment, not an edge)\npub struct B(crate::a::A);\nfn g() { let _ = \"crate::c\"; super::a::inner::f(); }\n",
-    );
-    write(
-        "c.rs",
-        "pub struct C;\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
-    );
-    let graph = Graph::of_crate(src);
-    let cycles = graph.cycles();
-    assert_eq!(cycles.len(), 1, "{cycles:?}");
-    let names: Vec<String> = cycles[0].iter().map(display).collect();
-    assert_eq!(names, ["a", "a::inner", "b"]);
-    // The comment, the string, `main.rs` and the test module's `super::*` are no edges.
-    assert!(graph.edges[&vec!["b".to_string()]]
+    }
+    Graph::of_crate(dir.path())
+}
+
+/// The module written `a::b`.
+fn module(path: &str) -> ModPath {
+    path.split("::").map(String::from).collect()
+}
+
+/// The graph's cycles, each as its modules' names.
+fn cycle_names(graph: &Graph) -> Vec<Vec<String>> {
+    graph
+        .cycles()
         .iter()
-        .all(|t| t != &vec!["c".to_string()]));
-    assert!(graph.edges[&vec!["c".to_string()]].is_empty());
-    assert!(graph.edges[&Vec::new()].is_empty());
+        .map(|cycle| cycle.iter().map(display).collect())
+        .collect()
 }
 
 /// The modules of one crate and the modules each depends on.
@@ -122,14 +140,27 @@ impl Graph {
     fn of_crate(src: &Path) -> Graph {
         let files = rust_files(src);
         let modules: BTreeSet<ModPath> = files.iter().map(|f| module_of(src, f)).collect();
-        let mut edges = BTreeMap::new();
-        for file in &files {
-            let module = module_of(src, file);
-            let text = std::fs::read_to_string(file).expect("read source");
-            let tokens = tokens(&strip(&text));
-            let targets = references(&module, &tokens, &modules);
-            edges.insert(module, targets);
-        }
+        let scans: BTreeMap<ModPath, Scan> = files
+            .iter()
+            .map(|file| {
+                let module = module_of(src, file);
+                let text = std::fs::read_to_string(file).expect("read source");
+                let scan = scan(&module, &tokens(&strip(&text)));
+                (module, scan)
+            })
+            .collect();
+        let names = Names {
+            modules: &modules,
+            exports: scans
+                .values()
+                .flat_map(|scan| &scan.exports)
+                .map(|export| ((export.here.clone(), export.name.clone()), export))
+                .collect(),
+        };
+        let edges = scans
+            .iter()
+            .map(|(module, scan)| (module.clone(), names.uses(module, scan)))
+            .collect();
         Graph { modules, edges }
     }
 
@@ -347,12 +378,33 @@ fn tokens(text: &str) -> Vec<Token> {
     out
 }
 
-/// The modules the file of `module` names (itself excluded).
-fn references(
-    module: &ModPath,
-    tokens: &[Token],
-    modules: &BTreeSet<ModPath>,
-) -> BTreeSet<ModPath> {
+/// A path a file names.
+struct Named {
+    /// The module the path is written in: the file's, or an inline module in it.
+    here: ModPath,
+    path: Vec<String>,
+    /// The path is that of a re-export (`pub use`, `pub(crate) use`, …).
+    reexport: bool,
+}
+
+/// A name a module re-exports, and the path it re-exports.
+struct Export {
+    here: ModPath,
+    name: String,
+    path: Vec<String>,
+}
+
+/// What one file says about other modules.
+struct Scan {
+    paths: Vec<Named>,
+    exports: Vec<Export>,
+    /// Identifiers the file's code uses on their own (not after `::` or `.`), outside `use`
+    /// and `mod` declarations: where the file uses a name it re-exports.
+    bare: BTreeSet<String>,
+}
+
+/// The paths, re-exports and bare identifiers of the file of `module`.
+fn scan(module: &ModPath, tokens: &[Token]) -> Scan {
     // Child modules declared in the file (`mod x;`), which bare paths may start with.
     let children: BTreeSet<&str> = tokens
         .windows(3)
@@ -363,7 +415,11 @@ fn references(
             _ => None,
         })
         .collect();
-    let mut paths: Vec<(ModPath, Vec<String>)> = Vec::new();
+    let mut out = Scan {
+        paths: Vec::new(),
+        exports: Vec::new(),
+        bare: BTreeSet::new(),
+    };
     // The inline modules the scan is in, with the brace depth each opened at.
     let mut inline: Vec<(String, usize)> = Vec::new();
     let mut depth = 0;
@@ -375,23 +431,39 @@ fn references(
             .chain(inline.iter().map(|(n, _)| n.clone()))
             .collect();
         match &tokens[i] {
-            Token::Ident(k) if k == "mod" => {
-                if let (Some(Token::Ident(name)), Some(Token::Punct('{'))) =
-                    (tokens.get(i + 1), tokens.get(i + 2))
-                {
+            Token::Ident(k) if k == "mod" => match (tokens.get(i + 1), tokens.get(i + 2)) {
+                (Some(Token::Ident(name)), Some(Token::Punct('{'))) => {
                     depth += 1;
                     inline.push((name.clone(), depth));
                     i += 3;
                     continue;
                 }
-            }
+                // `mod x;` declares; its name is no use.
+                (Some(Token::Ident(_)), _) => {
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            },
             Token::Ident(k) if k == "use" => {
                 let end = tokens[i..]
                     .iter()
                     .position(|t| *t == Token::Punct(';'))
                     .map_or(tokens.len(), |p| i + p);
-                for path in use_paths(&tokens[i + 1..end]) {
-                    paths.push((here.clone(), path));
+                let reexport = is_public(&tokens[..i]);
+                for (path, binds) in use_paths(&tokens[i + 1..end]) {
+                    if let (true, Some(name)) = (reexport, binds) {
+                        out.exports.push(Export {
+                            here: here.clone(),
+                            name,
+                            path: path.clone(),
+                        });
+                    }
+                    out.paths.push(Named {
+                        here: here.clone(),
+                        path,
+                        reexport,
+                    });
                 }
                 i = end + 1;
                 continue;
@@ -410,10 +482,20 @@ fn references(
                     j += 2;
                 }
                 if !preceded_by_sep && path.len() > 1 {
-                    paths.push((here.clone(), path));
+                    out.paths.push(Named {
+                        here: here.clone(),
+                        path,
+                        reexport: false,
+                    });
                 }
                 i = j;
                 continue;
+            }
+            Token::Ident(name) => {
+                let before = i.checked_sub(1).map(|p| &tokens[p]);
+                if !matches!(before, Some(Token::PathSep | Token::Punct('.'))) {
+                    out.bare.insert(name.clone());
+                }
             }
             Token::Punct('{') => depth += 1,
             Token::Punct('}') => {
@@ -426,23 +508,117 @@ fn references(
         }
         i += 1;
     }
-    paths
-        .into_iter()
-        .filter_map(|(here, path)| resolve(&here, &path, modules))
-        .filter(|target| target != module)
-        .collect()
+    out
 }
 
-/// The paths of a `use` tree (the tokens between `use` and `;`), groups expanded.
-fn use_paths(tree: &[Token]) -> Vec<Vec<String>> {
-    fn walk(tree: &[Token], prefix: &[String], out: &mut Vec<Vec<String>>) {
+/// True when the tokens before a `use` make it public: `pub`, or `pub(…)`.
+fn is_public(before: &[Token]) -> bool {
+    let rest = match before.last() {
+        Some(Token::Punct(')')) => {
+            let open = before.iter().rposition(|t| *t == Token::Punct('('));
+            &before[..open.unwrap_or(0)]
+        }
+        _ => before,
+    };
+    matches!(rest.last(), Some(Token::Ident(p)) if p == "pub")
+}
+
+/// The modules of a crate and the names they re-export, to resolve paths with.
+struct Names<'a> {
+    modules: &'a BTreeSet<ModPath>,
+    /// Each re-export, by the module it is declared in and the name it binds.
+    exports: BTreeMap<(ModPath, String), &'a Export>,
+}
+
+impl Names<'_> {
+    /// The modules the file of `module` uses (itself excluded): what its paths name, less its
+    /// re-exports of its own submodules' items, plus those items where its code names them.
+    fn uses(&self, module: &ModPath, scan: &Scan) -> BTreeSet<ModPath> {
+        let declared_below =
+            |target: &ModPath| target.len() > module.len() && target.starts_with(module);
+        let paths = scan.paths.iter().filter_map(|named| {
+            let target = self.resolve(&named.here, &named.path)?;
+            (!(named.reexport && declared_below(&target))).then_some(target)
+        });
+        let used_exports = scan
+            .exports
+            .iter()
+            .filter(|export| scan.bare.contains(&export.name))
+            .filter_map(|export| self.resolve(&export.here, &export.path));
+        paths
+            .chain(used_exports)
+            .filter(|target| target != module)
+            .collect()
+    }
+
+    /// The deepest module of the crate that `path`, written in module `here`, names; a name a
+    /// module re-exports leads on to the module the re-export names.
+    fn resolve(&self, here: &ModPath, path: &[String]) -> Option<ModPath> {
+        self.resolve_within(here, path, 0)
+    }
+
+    fn resolve_within(&self, here: &ModPath, path: &[String], hops: usize) -> Option<ModPath> {
+        let mut base = here.clone();
+        let mut rest = path;
+        match path.first()?.as_str() {
+            "crate" => {
+                base.clear();
+                rest = &path[1..];
+            }
+            "self" => rest = &path[1..],
+            "super" => {
+                while rest.first().is_some_and(|s| s == "super") {
+                    base.pop();
+                    rest = &rest[1..];
+                }
+            }
+            _ => {}
+        }
+        // Inline modules are no files: a path from inside one starts at the file that holds it.
+        while !self.modules.contains(&base) && !base.is_empty() {
+            base.pop();
+        }
+        let mut target = base;
+        for seg in rest {
+            let mut deeper = target.clone();
+            deeper.push(seg.clone());
+            if self.modules.contains(&deeper) {
+                target = deeper;
+                continue;
+            }
+            // A bound on the hops keeps a misread loop of re-exports finite.
+            let export = self.exports.get(&(target.clone(), seg.clone()));
+            match export.filter(|_| hops < 16) {
+                Some(export) => {
+                    target = self.resolve_within(&export.here, &export.path, hops + 1)?;
+                }
+                None => break,
+            }
+        }
+        Some(target)
+    }
+}
+
+/// The paths of a `use` tree (the tokens between `use` and `;`), groups expanded, each with
+/// the name it binds (its alias, or its last segment; none for `as _` and globs, whose names
+/// the scan does not know).
+fn use_paths(tree: &[Token]) -> Vec<(Vec<String>, Option<String>)> {
+    fn walk(tree: &[Token], prefix: &[String], out: &mut Vec<(Vec<String>, Option<String>)>) {
         let mut path = prefix.to_vec();
+        let mut alias = None;
+        let mut glob = false;
         let mut i = 0;
         while i < tree.len() {
             match &tree[i] {
-                // `as NAME`: the alias is no path segment.
-                Token::Ident(k) if k == "as" => i += 1,
+                // `as NAME`: the alias is no path segment, but the name bound.
+                Token::Ident(k) if k == "as" => {
+                    if let Some(Token::Ident(name)) = tree.get(i + 1) {
+                        alias = Some(name.clone());
+                    }
+                    i += 1;
+                }
                 Token::Ident(seg) => path.push(seg.clone()),
+                Token::Punct('*') => glob = true,
                 Token::Punct('{') => {
                     let mut depth = 0;
                     let mut start = i + 1;
@@ -470,7 +646,10 @@ fn use_paths(tree: &[Token]) -> Vec<Vec<String>> {
             i += 1;
         }
         if path.len() > prefix.len() || !prefix.is_empty() {
-            out.push(path);
+            // `a::{self}` binds `a`.
+            let last = path.iter().rev().find(|seg| *seg != "self").cloned();
+            let binds = alias.or(last).filter(|name| name != "_" && !glob);
+            out.push((path, binds));
         }
     }
     let mut out = Vec::new();
@@ -480,39 +659,4 @@ fn use_paths(tree: &[Token]) -> Vec<Vec<String>> {
     };
     walk(tree, &[], &mut out);
     out
-}
-
-/// The deepest module of the crate that `path`, written in module `here`, names.
-fn resolve(here: &ModPath, path: &[String], modules: &BTreeSet<ModPath>) -> Option<ModPath> {
-    let mut base = here.clone();
-    let mut rest = path;
-    match path.first()?.as_str() {
-        "crate" => {
-            base.clear();
-            rest = &path[1..];
-        }
-        "self" => rest = &path[1..],
-        "super" => {
-            while rest.first().is_some_and(|s| s == "super") {
-                base.pop();
-                rest = &rest[1..];
-            }
-        }
-        _ => {}
-    }
-    // Inline modules are no files: a path from inside one starts at the file that holds it.
-    while !modules.contains(&base) && !base.is_empty() {
-        base.pop();
-    }
-    let mut target = base;
-    for seg in rest {
-        let mut deeper = target.clone();
-        deeper.push(seg.clone());
-        if modules.contains(&deeper) {
-            target = deeper;
-        } else {
-            break;
-        }
-    }
-    Some(target)
 }
