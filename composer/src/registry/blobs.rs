@@ -214,7 +214,7 @@ impl RegistryClient {
         let source = &source;
         let put = self
             .transport()
-            .retry(&context, || async move {
+            .retry(&to.registry, &context, || async move {
                 if check_first {
                     self.put_if_missing_once(source, dest, digest, size).await
                 } else {

@@ -300,7 +300,7 @@ pub(crate) async fn failure_from_response(resp: reqwest::Response) -> Failure {
     let after = retry::retry_after(status, resp.headers(), SystemTime::now());
     let error = from_response(resp).await;
     if retry::retryable_status(status) {
-        Failure::transient(error, after)
+        Failure::busy(status, error, after)
     } else {
         Failure::fatal(error)
     }

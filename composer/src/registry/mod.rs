@@ -55,6 +55,7 @@
 //! - `errors`: registry error bodies and transport failures as composer errors, in
 //!   containers/image's words.
 //! - `content`: size-capped body reads and digest checks.
+//! - `watch`: who hears of retries ([`watch_retries`]: a push, which reports them as events).
 //! - `tls`: the TLS settings of registry connections (ring named explicitly, so the library needs
 //!   no process-wide rustls provider).
 //!
@@ -80,11 +81,13 @@ mod route;
 mod tls;
 mod transport;
 mod verified;
+mod watch;
 
 pub use blobs::{BlobCopy, BlobSource};
 pub use client::RegistryClient;
 pub use manifests::ManifestHead;
 pub use route::{Access, CredentialSource, Route};
+pub use watch::{watch_retries, RetryNotice, RetryReason};
 
 #[cfg(test)]
 mod tests;

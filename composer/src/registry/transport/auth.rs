@@ -10,7 +10,7 @@
 //! resource needs authentication, the registry root did not), or a cached token the registry no
 //! longer accepts (expired early, revoked, its keys rotated, a clock step), which is dropped so a
 //! fresh one is fetched. A request whose body cannot be sent twice is not repeated here: its 401
-//! comes back as [`Retry::Reauth`], for the retry layer to repeat the whole step.
+//! comes back as a [`Failure::reauth`], for the retry layer to repeat the whole step.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::super::challenge::{Challenge, Scheme};
 use super::super::errors;
-use super::retry::{Failure, Retry};
+use super::retry::Failure;
 use super::scheme::{Endpoint, Schemes};
 use super::target::{Dest, Target};
 use super::token::{self, TokenCache, TokenKey, TokenRequest};
@@ -125,7 +125,7 @@ impl Authenticator {
     /// Sends exactly one request, for bodies that cannot be sent twice (a blob streamed from
     /// another registry). A 401 that a fresh token could fix (the cached one was refused and
     /// has been dropped, or the resource turned out to need authentication) comes back as a
-    /// [`Retry::Reauth`] failure, so the caller repeats its whole step.
+    /// [`Failure::reauth`], so the caller repeats its whole step.
     pub(crate) async fn send_once(
         &self,
         target: &Target<'_>,
@@ -138,10 +138,7 @@ impl Authenticator {
             .send_authorized(&endpoint, target, method, dest, false, build)
             .await?;
         if self.learn_from_401(target, &endpoint, &answered).is_some() {
-            return Err(Failure {
-                error: errors::from_response(answered.resp).await,
-                retry: Retry::Reauth,
-            });
+            return Err(Failure::reauth(errors::from_response(answered.resp).await));
         }
         Ok(answered.resp)
     }

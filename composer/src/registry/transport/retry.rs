@@ -16,6 +16,9 @@
 //! [`run`] retries an operation given as a closure, so the same loop, with the same count, serves
 //! a single request (the transport's `send`) and a step of several requests that must be repeated
 //! as a whole (a blob copy: a new upload session, a new source GET, a new PUT).
+//!
+//! Every retry is logged and told to the task's retry watcher, if it has one (see the registry's
+//! `watch` module): a push reports them as events.
 
 use std::fmt;
 use std::future::Future;
@@ -24,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 
+use super::super::watch::{self, RetryNotice, RetryReason};
 use crate::error::Error;
 
 /// The longest a `Retry-After` is honoured.
@@ -50,6 +54,8 @@ pub(crate) struct Failure {
     pub error: Error,
     /// Whether and when to try again.
     pub retry: Retry,
+    /// The status of a registry that answered "not now", the reason a retry gives.
+    pub status: Option<StatusCode>,
 }
 
 impl Failure {
@@ -58,14 +64,33 @@ impl Failure {
         Failure {
             error,
             retry: Retry::Never,
+            status: None,
         }
     }
 
-    /// A transient failure, with the registry's `Retry-After` if it sent one.
+    /// A transient failure before any answer, with the registry's `Retry-After` if it sent one.
     pub(crate) fn transient(error: Error, after: Option<Duration>) -> Self {
         Failure {
             error,
             retry: Retry::Backoff(after),
+            status: None,
+        }
+    }
+
+    /// A registry that answered `status` (`408`, `429` or `5xx`), with its `Retry-After`.
+    pub(crate) fn busy(status: StatusCode, error: Error, after: Option<Duration>) -> Self {
+        Failure {
+            status: Some(status),
+            ..Failure::transient(error, after)
+        }
+    }
+
+    /// A cached bearer token was refused (and dropped): `error` unless a fresh one helps.
+    pub(crate) fn reauth(error: Error) -> Self {
+        Failure {
+            error,
+            retry: Retry::Reauth,
+            status: None,
         }
     }
 
@@ -89,15 +114,26 @@ impl fmt::Display for Failure {
     }
 }
 
-/// A failed attempt as the retry loop sees it: what to log, and whether another may follow.
+/// A failed attempt as the retry loop sees it: what to log, whether another may follow, and
+/// why.
 pub(crate) trait Transient: fmt::Display {
     /// Whether and when the operation may be tried again.
     fn retry(&self) -> Retry;
+
+    /// Why the attempt failed, for the retry watcher.
+    fn reason(&self) -> RetryReason;
 }
 
 impl Transient for Failure {
     fn retry(&self) -> Retry {
         self.retry
+    }
+
+    fn reason(&self) -> RetryReason {
+        match self.status {
+            Some(status) => RetryReason::Status(status.as_u16()),
+            None => RetryReason::Failed(self.error.clone()),
+        }
     }
 }
 
@@ -163,9 +199,15 @@ impl Policy {
 }
 
 /// Runs `op` until it succeeds, fails for good, or the retries `policy` allows are used up, and
-/// returns the last failure. `what` names the operation in logs. Whatever a failure holds (a
-/// response, and with it a connection) is released before the wait.
-pub(crate) async fn run<T, E, F, Fut>(policy: &Policy, what: &str, mut op: F) -> Result<T, E>
+/// returns the last failure. `registry` and `what` name the operation in logs and in what the
+/// task's retry watcher is told. Whatever a failure holds (a response, and with it a
+/// connection) is released before the wait.
+pub(crate) async fn run<T, E, F, Fut>(
+    policy: &Policy,
+    registry: &str,
+    what: &str,
+    mut op: F,
+) -> Result<T, E>
 where
     E: Transient,
     F: FnMut() -> Fut,
@@ -182,7 +224,7 @@ where
             Retry::Never => return Err(failure),
             Retry::Reauth if !reauthenticated => {
                 reauthenticated = true;
-                tracing::debug!(what, "token refused; retrying with a fresh token");
+                tracing::debug!(registry, what, "token refused; retrying with a fresh token");
                 continue;
             }
             // A fresh token was refused as well: only worth more tries if retries are left.
@@ -195,6 +237,7 @@ where
         used += 1;
         let delay = policy.delay(used, after);
         tracing::warn!(
+            registry,
             what,
             retry = used,
             of = policy.retries,
@@ -202,6 +245,13 @@ where
             error = %failure,
             "registry operation failed; retrying"
         );
+        watch::tell(|| RetryNotice {
+            registry: registry.to_string(),
+            what: what.to_string(),
+            attempt: used,
+            delay,
+            reason: failure.reason(),
+        });
         drop(failure);
         tokio::time::sleep(delay).await;
     }
@@ -209,9 +259,11 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::watch::watch_retries;
     use super::*;
     use crate::error::ErrorKind;
     use reqwest::header::HeaderValue;
+    use std::sync::{Arc, Mutex};
     use std::time::UNIX_EPOCH;
 
     fn headers(retry_after: &str) -> HeaderMap {
@@ -340,7 +392,7 @@ mod tests {
             backoff: Duration::from_millis(1),
         };
         let mut calls = 0;
-        let r: Result<(), Failure> = run(&p, "test", || {
+        let r: Result<(), Failure> = run(&p, "registry", "test", || {
             calls += 1;
             let n = calls;
             async move { Err(Failure::transient(err(&format!("attempt {n}")), None)) }
@@ -350,7 +402,7 @@ mod tests {
         assert_eq!(r.expect_err("fails").error.message(), "attempt 3");
 
         let mut calls = 0;
-        let r = run(&p, "test", || {
+        let r = run(&p, "registry", "test", || {
             calls += 1;
             let n = calls;
             async move {
@@ -366,13 +418,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_retry_is_told_to_the_watcher_but_a_fresh_token_is_not() {
+        let p = Policy {
+            retries: 2,
+            backoff: Duration::ZERO,
+        };
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let record = heard.clone();
+        let mut calls = 0;
+        let op = || {
+            calls += 1;
+            let n = calls;
+            async move {
+                Err::<(), _>(match n {
+                    1 => Failure::reauth(err("unauthorized")),
+                    2 => Failure::busy(StatusCode::BAD_GATEWAY, err("bad gateway"), None),
+                    _ => Failure::transient(err("connection reset"), None),
+                })
+            }
+        };
+        let watcher = move |notice| record.lock().expect("lock").push(notice);
+        let r = watch_retries(watcher, run(&p, "127.0.0.1:5000", "GET /v2/", op)).await;
+        assert_eq!(r.expect_err("fails").error.message(), "connection reset");
+        let heard = heard.lock().expect("lock");
+        let told: Vec<(u32, &RetryReason)> = heard.iter().map(|n| (n.attempt, &n.reason)).collect();
+        assert_eq!(
+            told,
+            [
+                (1, &RetryReason::Status(502)),
+                (2, &RetryReason::Failed(err("connection reset")))
+            ]
+        );
+        assert!(heard
+            .iter()
+            .all(|n| n.registry == "127.0.0.1:5000" && n.what == "GET /v2/"));
+    }
+
+    #[tokio::test]
     async fn run_stops_at_fatal_and_reauthenticates_once_for_free() {
         let none = Policy {
             retries: 0,
             backoff: Duration::from_millis(1),
         };
         let mut calls = 0;
-        let r: Result<(), Failure> = run(&none, "test", || {
+        let r: Result<(), Failure> = run(&none, "registry", "test", || {
             calls += 1;
             async { Err(Failure::fatal(err("no"))) }
         })
@@ -383,29 +472,21 @@ mod tests {
         // With no retries configured, a refused cached token still gets its one fresh attempt,
         // but not a second.
         let mut calls = 0;
-        let r: Result<(), Failure> = run(&none, "test", || {
+        let r: Result<(), Failure> = run(&none, "registry", "test", || {
             calls += 1;
-            async {
-                Err(Failure {
-                    error: err("unauthorized"),
-                    retry: Retry::Reauth,
-                })
-            }
+            async { Err(Failure::reauth(err("unauthorized"))) }
         })
         .await;
         assert_eq!(calls, 2);
         assert!(r.is_err());
 
         let mut calls = 0;
-        let r = run(&none, "test", || {
+        let r = run(&none, "registry", "test", || {
             calls += 1;
             let n = calls;
             async move {
                 if n == 1 {
-                    Err(Failure {
-                        error: err("unauthorized"),
-                        retry: Retry::Reauth,
-                    })
+                    Err(Failure::reauth(err("unauthorized")))
                 } else {
                     Ok(())
                 }

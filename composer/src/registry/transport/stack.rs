@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use reqwest::{Method, RequestBuilder, Response};
 
+use super::super::watch::RetryReason;
 use super::auth::Authenticator;
 use super::log::Http;
 use super::retry::{self, Failure, Policy, Retry, Transient};
@@ -40,6 +41,13 @@ impl Transient for Tried {
                 resp.headers(),
                 SystemTime::now(),
             )),
+        }
+    }
+
+    fn reason(&self) -> RetryReason {
+        match self {
+            Tried::Failed(failure) => failure.reason(),
+            Tried::Busy(resp) => RetryReason::Status(resp.status().as_u16()),
         }
     }
 }
@@ -76,10 +84,10 @@ impl Transport {
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
-        let what = format!("{method} {path} at {}", target.registry);
+        let what = format!("{method} {path}");
         let (method, build) = (&method, &build);
         let tried = self
-            .retry(&what, move || async move {
+            .retry(target.registry, &what, move || async move {
                 match self
                     .auth
                     .send(target, method, Dest::Path(path), build)
@@ -105,14 +113,19 @@ impl Transport {
     }
 
     /// Runs `op` (one request, or a step of several) under the retry policy; see
-    /// [`retry::run`]. `what` names it in logs.
-    pub(crate) async fn retry<T, E, F, Fut>(&self, what: &str, op: F) -> Result<T, E>
+    /// [`retry::run`]. `registry` and `what` name it in logs and retry notices.
+    pub(crate) async fn retry<T, E, F, Fut>(
+        &self,
+        registry: &str,
+        what: &str,
+        op: F,
+    ) -> Result<T, E>
     where
         E: Transient,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        retry::run(&self.policy, what, op).await
+        retry::run(&self.policy, registry, what, op).await
     }
 }
 
@@ -132,6 +145,7 @@ mod tests {
 
     #[test]
     fn busy_answers_wait_as_asked_and_failures_as_classified() {
+        assert_eq!(busy(503, None).reason(), RetryReason::Status(503));
         assert_eq!(
             busy(503, Some("2")).retry(),
             Retry::Backoff(Some(Duration::from_secs(2)))
@@ -155,5 +169,9 @@ mod tests {
             None,
         ));
         assert_eq!(reset.retry(), Retry::Backoff(None));
+        assert_eq!(
+            reset.reason(),
+            RetryReason::Failed(Error::new(ErrorKind::Registry, "connection reset by peer"))
+        );
     }
 }

@@ -342,7 +342,8 @@ pub(crate) async fn fetch(
                 text,
             )))
         }
-        StatusCode::TOO_MANY_REQUESTS => Err(Failure::transient(
+        StatusCode::TOO_MANY_REQUESTS => Err(Failure::busy(
+            StatusCode::TOO_MANY_REQUESTS,
             Error::new(ErrorKind::Registry, "too many requests to registry"),
             after,
         )),
@@ -361,7 +362,7 @@ pub(crate) async fn fetch(
                 ),
             );
             if retry::retryable_status(other) {
-                Err(Failure::transient(error, after))
+                Err(Failure::busy(other, error, after))
             } else {
                 Err(Failure::fatal(error))
             }
