@@ -10,16 +10,15 @@
 //! children complete (a child's blobs always come before the child), the nested lists, the
 //! index ([`PushEvent::IndexStarted`], [`PushEvent::IndexDone`]), and [`PushEvent::Finished`]
 //! last, exactly once, whether the push succeeded or not. A push that fails stops sending at the
-//! failing step and then sends `Finished` with the error.
-
-use std::time::Duration;
+//! failing step and then sends `Finished` with the error. [`PushEvent::Retry`] comes whenever a
+//! registry operation is tried again, before the step it belongs to is reported.
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::plan::Blob;
 use crate::error::Error;
 use crate::reference::ImageRef;
-use crate::registry::BlobCopy;
+use crate::registry::{BlobCopy, RetryNotice};
 
 /// Where a push sends its events. A receiver that is gone (a client that went away, or a quiet
 /// push nobody listens to) does not stop the push.
@@ -52,8 +51,11 @@ pub enum PushEvent {
         /// True when this push wrote it; false when the tag named it already.
         written: bool,
     },
-    /// A registry request failed for a reason worth another attempt and is tried again.
-    Retry(Retry),
+    /// A registry operation of the push (a manifest read or PUT, a blob HEAD, mount or copy, at
+    /// a source or the destination) failed for a reason worth another attempt and is tried
+    /// again. Sent by the registry client's retry loop, through the retry watcher the push runs
+    /// under, before the wait; a refused token's immediate new attempt is not a retry.
+    Retry(RetryNotice),
     /// The push ended: the digest of the index at the destination, or why it failed.
     Finished(Result<String, Error>),
 }
@@ -94,35 +96,6 @@ pub struct ChildDone {
     /// list has none). When `written`, each was reported by a [`PushEvent::Blob`] before this
     /// event.
     pub blobs: Vec<Blob>,
-}
-
-/// A registry request that is tried again.
-///
-/// Not sent yet: the retry loops live in the registry client (`Transport::send` and
-/// `retry::run` in `registry/`), which has no event sender. They will send this where they log
-/// "registry request failed; retrying" and "registry operation failed; retrying", once the
-/// registry layer takes one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retry {
-    /// The registry (`host[:port]`).
-    pub registry: String,
-    /// The request or operation, as `METHOD /v2/…` or an operation name.
-    pub what: String,
-    /// Which retry this is: 1 for the first.
-    pub attempt: u32,
-    /// How long the push waits before it.
-    pub delay: Duration,
-    /// Why the last attempt failed.
-    pub reason: RetryReason,
-}
-
-/// Why an attempt is tried again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetryReason {
-    /// The registry answered this status (408, 429 or 5xx).
-    Status(u16),
-    /// The request failed before a status came back (connection refused or reset, timeout).
-    Failed(Error),
 }
 
 /// Sends `event`; a receiver that is gone is fine (see [`PushEventSender`]).

@@ -16,7 +16,7 @@ use crate::list::ManifestList;
 use crate::oci::{sha256_digest, validate_digest, Descriptor};
 use crate::parallel::bounded;
 use crate::reference::ImageRef;
-use crate::registry::{Access, BlobCopy, BlobSource, RegistryClient, Route};
+use crate::registry::{watch_retries, Access, BlobCopy, BlobSource, RegistryClient, Route};
 
 /// Nested lists inside a list are followed this deep.
 const MAX_NESTING: usize = 2;
@@ -37,8 +37,13 @@ pub async fn push_list(
     concurrency: usize,
     events: &PushEventSender,
 ) -> Result<String> {
-    // The whole push, whose outcome is the last event.
-    let result = async {
+    // The whole push, whose outcome is the last event. Every retry of a registry operation
+    // inside it, on a source or the destination, is an event too: the retry loop tells the
+    // watcher of the task it runs in (see `registry::watch` for why a task-local watcher), and
+    // all of the push's parallel work is joined in this future, none of it spawned.
+    let sender = events.clone();
+    let retried = move |notice| emit(&sender, PushEvent::Retry(notice));
+    let result = watch_retries(retried, async {
         let client = cache.client();
         let concurrency = concurrency.max(1);
         // Every request to the destination goes to this one place with this one credential.
@@ -98,7 +103,7 @@ pub async fn push_list(
             },
         );
         Ok(index_digest)
-    }
+    })
     .await;
     emit(events, PushEvent::Finished(result.clone()));
     result
