@@ -69,10 +69,18 @@ async fn quiet(
     authorized: Result<AuthorizedPush, Error>,
     params: &PushParams,
 ) -> Reply {
-    // Nobody listens to a quiet push's events.
-    let (events, _) = mpsc::unbounded_channel();
     let result = match &authorized {
-        Ok(push) => composer.push(push, &params.access, &events).await,
+        Ok(push) => {
+            // No stream shows a quiet push's events; only its retries are logged.
+            let (events, mut received) = mpsc::unbounded_channel();
+            let pushing = async move { composer.push(push, &params.access, &events).await };
+            let logging = async {
+                while let Some(event) = received.recv().await {
+                    log_retry(&params.destination_text, &event);
+                }
+            };
+            tokio::join!(pushing, logging).0
+        }
         Err(e) => Err(e.clone()),
     };
     match result {
@@ -103,10 +111,12 @@ fn stream(
             Err(e) => return send(&tx, progress.reports(&PushEvent::Finished(Err(e)))).await,
         };
         let (events, mut received) = mpsc::unbounded_channel();
+        let destination = params.destination_text.clone();
         let task = tokio::spawn(async move { composer.push(&push, &params.access, &events).await });
         let mut finished = false;
         while let Some(event) = received.recv().await {
             finished |= matches!(event, PushEvent::Finished(_));
+            log_retry(&destination, &event);
             send(&tx, progress.reports(&event)).await;
         }
         if !finished {
@@ -120,6 +130,23 @@ fn stream(
     });
     let headers = vec![("Content-Type".into(), response::CONTENT_TYPE_JSON.into())];
     Answer::Stream { headers, body: rx }
+}
+
+/// Logs a retry of one of the push's registry operations to `destination`: podman's stream has
+/// no line for it (containers/image only logs its retries), so the log is where it shows. The
+/// notice names registries, requests and reasons, never credentials.
+fn log_retry(destination: &str, event: &PushEvent) {
+    if let PushEvent::Retry(retry) = event {
+        tracing::info!(
+            destination,
+            registry = %retry.registry,
+            what = %retry.what,
+            attempt = retry.attempt,
+            delay_ms = u64::try_from(retry.delay.as_millis()).unwrap_or(u64::MAX),
+            reason = %retry.reason,
+            "push: registry operation retried"
+        );
+    }
 }
 
 /// Sends `reports` as lines of the stream. The client may go away; the push still runs to its
