@@ -22,6 +22,7 @@
 //! * Output is compact JSON in a fixed field order with sorted map keys, like Go's
 //!   `encoding/json`, except that `<`, `>` and `&` are not escaped as `\u003c` etc.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use manifold_gocompat::strconv::quote;
@@ -29,7 +30,9 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::oci::{sha256_digest, Descriptor, Platform, RawManifest, DOCKER_LIST, OCI_INDEX};
+use crate::oci::{
+    sha256_digest, Descriptor, IndexEntry, Platform, RawManifest, DOCKER_LIST, OCI_INDEX,
+};
 
 /// Length of a list ID in hex characters.
 pub const LIST_ID_LEN: usize = 64;
@@ -185,16 +188,16 @@ fn now_unix() -> u64 {
 impl Instance {
     /// An instance from an index or list entry (for `add --all`, remote inspect, ...).
     /// A missing platform becomes an empty one.
-    pub fn from_descriptor(d: &Descriptor, source: Option<String>) -> Self {
+    pub fn from_entry(e: &IndexEntry, source: Option<String>) -> Self {
         Instance {
-            media_type: d.media_type.clone(),
-            digest: d.digest.clone(),
-            size: d.size,
-            urls: d.urls.clone(),
-            platform: d.platform.clone().unwrap_or_default(),
-            annotations: d.annotations.clone(),
-            artifact_type: d.artifact_type.clone(),
-            data: d.data.clone(),
+            media_type: e.media_type.clone(),
+            digest: e.digest.clone(),
+            size: e.size,
+            urls: e.urls.clone(),
+            platform: e.platform.clone().unwrap_or_default(),
+            annotations: e.annotations.clone(),
+            artifact_type: e.artifact_type.clone(),
+            data: e.data.clone(),
             source,
         }
     }
@@ -239,16 +242,15 @@ impl ManifestList {
                 ),
             ));
         }
-        let doc = raw.doc()?;
+        let index = raw.index()?;
         Ok(ManifestList {
-            artifact_type: doc.artifact_type.filter(|a| !a.is_empty()),
-            annotations: doc.annotations.unwrap_or_default(),
-            subject: doc.subject,
-            instances: doc
+            artifact_type: index.artifact_type.filter(|a| !a.is_empty()),
+            annotations: index.annotations,
+            subject: index.subject,
+            instances: index
                 .manifests
-                .unwrap_or_default()
                 .iter()
-                .map(|d| Instance::from_descriptor(d, None))
+                .map(|e| Instance::from_entry(e, None))
                 .collect(),
             ..Default::default()
         })
@@ -408,7 +410,7 @@ impl ManifestList {
                 artifact_type: set(&self.artifact_type),
                 manifests: self.instances.iter().map(OciDescOut::entry).collect(),
                 subject: self.subject.as_ref().map(OciDescOut::descriptor),
-                annotations: non_empty_map(&self.annotations),
+                annotations: sorted_map(&self.annotations),
             }),
             ListFormat::Docker => to_json(&DockerListOut {
                 schema_version: 2,
@@ -432,8 +434,15 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn non_empty_map(m: &BTreeMap<String, String>) -> Option<&BTreeMap<String, String>> {
-    (!m.is_empty()).then_some(m)
+/// A map in key order, as Go's `encoding/json` writes maps; `None` when it is empty.
+fn sorted_map<'a>(
+    m: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Option<BTreeMap<&'a str, &'a str>> {
+    let sorted: BTreeMap<&str, &str> = m
+        .into_iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    (!sorted.is_empty()).then_some(sorted)
 }
 
 fn non_empty_slice(s: &[String]) -> Option<&[String]> {
@@ -452,24 +461,32 @@ struct OciIndexOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<OciDescOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<&'a BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<&'a str, &'a str>>,
 }
 
 /// `v1.Descriptor` field order.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+///
+/// The subject is an oci-spec [`Descriptor`], but it is written here rather than by oci-spec's
+/// serialiser, which puts `data` last, writes annotations in no fixed order and names the
+/// platform's keys `os_version` and `os_features`.
 struct OciDescOut<'a> {
     media_type: &'a str,
     digest: &'a str,
-    size: i64,
+    /// An instance's size is signed as in Go, an oci-spec descriptor's unsigned.
+    size: serde_json::Number,
     #[serde(skip_serializing_if = "Option::is_none")]
     urls: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<&'a BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<&'a str, &'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    platform: Option<OciPlatformOut<'a>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "oci_platform"
+    )]
+    platform: Option<Cow<'a, Platform>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     artifact_type: Option<&'a str>,
 }
@@ -479,11 +496,11 @@ impl<'a> OciDescOut<'a> {
         OciDescOut {
             media_type: &i.media_type,
             digest: &i.digest,
-            size: i.size,
+            size: i.size.into(),
             urls: non_empty_slice(&i.urls),
-            annotations: non_empty_map(&i.annotations),
+            annotations: sorted_map(&i.annotations),
             data: set(&i.data),
-            platform: oci_platform_present(&i.platform).then(|| OciPlatformOut::of(&i.platform)),
+            platform: oci_platform_present(&i.platform).then_some(Cow::Borrowed(&i.platform)),
             artifact_type: set(&i.artifact_type),
         }
     }
@@ -491,16 +508,30 @@ impl<'a> OciDescOut<'a> {
     /// A descriptor as given (the subject): its platform is written whenever it has one.
     fn descriptor(d: &'a Descriptor) -> Self {
         OciDescOut {
-            media_type: &d.media_type,
-            digest: &d.digest,
-            size: d.size,
-            urls: non_empty_slice(&d.urls),
-            annotations: non_empty_map(&d.annotations),
-            data: set(&d.data),
-            platform: d.platform.as_ref().map(OciPlatformOut::of),
-            artifact_type: set(&d.artifact_type),
+            media_type: d.media_type().as_ref(),
+            digest: d.digest().as_ref(),
+            size: d.size().into(),
+            urls: d.urls().as_deref().and_then(non_empty_slice),
+            annotations: d.annotations().as_ref().and_then(sorted_map),
+            data: set(d.data()),
+            platform: d.platform().as_ref().map(|p| Cow::Owned(Platform::from(p))),
+            artifact_type: d
+                .artifact_type()
+                .as_ref()
+                .map(AsRef::as_ref)
+                .filter(|a| !a.is_empty()),
         }
     }
+}
+
+fn oci_platform<S: serde::Serializer>(
+    platform: &Option<Cow<'_, Platform>>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    platform
+        .as_deref()
+        .map(OciPlatformOut::of)
+        .serialize(serializer)
 }
 
 /// `v1.Platform` field order (no `features`).
@@ -587,11 +618,21 @@ struct DockerPlatformOut<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::OCI_MANIFEST;
+    use crate::oci::{MediaType, OCI_MANIFEST};
     use bytes::Bytes;
+    use oci_spec::image::{Digest, PlatformBuilder};
 
     fn d(c: char) -> String {
         format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    /// A descriptor of an image manifest, as a subject.
+    fn subject(c: char, size: u64) -> Descriptor {
+        Descriptor::new(
+            MediaType::ImageManifest,
+            size,
+            Digest::try_from(d(c)).expect("a digest"),
+        )
     }
 
     fn image(c: char, arch: &str) -> Instance {
@@ -712,7 +753,7 @@ mod tests {
             ("index artifactType", |l| {
                 l.artifact_type = Some("application/x".into())
             }),
-            ("subject", |l| l.subject = Some(Descriptor::default())),
+            ("subject", |l| l.subject = Some(subject('c', 7))),
             ("index annotations", |l| l.annotations = map(&[("a", "b")])),
             ("instance annotations", |l| {
                 l.instances[0].annotations = map(&[("a", "b")])
@@ -749,12 +790,10 @@ mod tests {
         let mut list = ManifestList {
             artifact_type: Some("application/x-index".into()),
             annotations: map(&[("z", "1"), ("a", "2")]),
-            subject: Some(Descriptor {
-                media_type: OCI_MANIFEST.into(),
-                digest: d('c'),
-                size: 7,
-                artifact_type: Some("application/x-sub".into()),
-                ..Default::default()
+            subject: Some({
+                let mut s = subject('c', 7);
+                s.set_artifact_type(Some("application/x-sub".into()));
+                s
             }),
             ..Default::default()
         };
@@ -800,6 +839,40 @@ mod tests {
                 ),
                 a = d('a'),
                 b = d('b')
+            )
+        );
+    }
+
+    #[test]
+    fn a_full_subject_is_written_in_go_order_with_sorted_annotations() {
+        let mut s = subject('c', 7);
+        s.set_annotations(Some(
+            [("b", "2"), ("a", "1"), ("c", "3")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+        s.set_data(Some("e30=".into()));
+        s.set_urls(Some(Vec::new()));
+        s.set_platform(Some(
+            PlatformBuilder::default()
+                .architecture("amd64")
+                .os("windows")
+                .os_version("10.0.17763.1234")
+                .build()
+                .expect("a platform"),
+        ));
+        s.set_artifact_type(Some("application/x-sub".into()));
+        let mut list = ManifestList::default();
+        list.annotate_index(&BTreeMap::new(), Some(s));
+        assert_eq!(
+            json(&list, None),
+            format!(
+                concat!(
+                    r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"#,
+                    r#""subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{c}","size":7,"annotations":{{"a":"1","b":"2","c":"3"}},"data":"e30=","platform":{{"architecture":"amd64","os":"windows","os.version":"10.0.17763.1234"}},"artifactType":"application/x-sub"}}}}"#
+                ),
+                c = d('c')
             )
         );
     }
@@ -988,12 +1061,7 @@ mod tests {
         list.annotate_index(&map(&[("b", "2")]), None);
         assert_eq!(list.annotations, map(&[("a", "1"), ("b", "2")]));
         assert!(list.subject.is_none());
-        let s = Descriptor {
-            media_type: OCI_MANIFEST.into(),
-            digest: d('c'),
-            size: 3,
-            ..Default::default()
-        };
+        let s = subject('c', 3);
         list.annotate_index(&BTreeMap::new(), Some(s.clone()));
         assert_eq!(list.subject.as_ref(), Some(&s));
         // No subject given: the old one stays.
@@ -1014,7 +1082,7 @@ mod tests {
         assert!(list.id.is_empty() && list.names.is_empty());
         assert_eq!(list.artifact_type.as_deref(), Some("application/x"));
         assert_eq!(list.annotations, map(&[("ia", "ib")]));
-        assert_eq!(list.subject.as_ref().map(|s| s.size), Some(1));
+        assert_eq!(list.subject.as_ref().map(|s| s.size()), Some(1));
         assert_eq!(digests(&list), [d('a').as_str(), d('b').as_str()]);
         assert_eq!(list.instances[0].platform.architecture, "amd64");
         assert_eq!(list.instances[0].annotations, map(&[("k", "v")]));
@@ -1052,7 +1120,7 @@ mod tests {
         list.add_instance(empty);
         let (bytes, _) = list.serialize(Some(ListFormat::Oci));
         let raw = RawManifest::new(Bytes::from(bytes), None).expect("parses");
-        let desc = raw.doc().expect("a document").manifests.expect("entries");
+        let desc = raw.index().expect("an index").manifests;
         assert_eq!(desc[0].platform.as_ref().map(|p| p.features.len()), Some(0));
         let back = ManifestList::from_index(&raw).expect("a list");
         assert_eq!(back.instances[0].digest, i.digest);
@@ -1073,7 +1141,7 @@ mod tests {
             media_type: OCI_MANIFEST.into(),
             ..Default::default()
         });
-        list.annotate_index(&map(&[("a", "b")]), Some(Descriptor::default()));
+        list.annotate_index(&map(&[("a", "b")]), Some(subject('c', 1)));
         let text = serde_json::to_string(&list).expect("serialises");
         let back: ManifestList = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, list);

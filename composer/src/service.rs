@@ -22,8 +22,8 @@ use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::{Instance, InstanceUpdate, ManifestList};
 use crate::oci::{
-    go_arch, is_image_config_type, validate_digest, Descriptor, ImageConfig, ManifestDoc, Platform,
-    RawManifest,
+    go_arch, is_image_config, validate_digest, Descriptor, ImageConfig, ImageManifest, IndexEntry,
+    Platform, RawManifest,
 };
 use crate::parallel::bounded;
 use crate::push::events::PushEventSender;
@@ -523,9 +523,8 @@ impl Composer {
         if !raw.is_list() {
             return Ok(vec![self.image_instance(&route, &raw).await?]);
         }
-        let doc = raw.doc()?;
-        let entries = doc.manifests.unwrap_or_default();
-        let chosen: Vec<Descriptor> = if all {
+        let entries = raw.index()?.manifests;
+        let chosen: Vec<IndexEntry> = if all {
             entries
         } else {
             choose_instance(&entries)
@@ -551,13 +550,19 @@ impl Composer {
                 ))
             })?;
             let source = format!("{}@{}", image.name(), d.digest);
-            let mut inst = Instance::from_descriptor(&d, Some(source));
+            let mut inst = Instance::from_entry(&d, Some(source));
             let platform = &mut inst.platform;
             if platform.os.is_empty() || platform.architecture.is_empty() {
                 // 6.3: missing os or architecture comes from the instance's own config.
                 let child = route.with_digest(&d.digest);
                 let child_raw = self.registry.manifest_get(&child).await?;
-                let from_config = self.config_platform(&child, &child_raw.doc()?).await?;
+                // A nested list has no config to take a platform from.
+                let from_config = if child_raw.is_list() {
+                    Platform::default()
+                } else {
+                    self.config_platform(&child, &child_raw.image_manifest()?)
+                        .await?
+                };
                 if platform.os.is_empty() {
                     platform.os = from_config.os;
                 }
@@ -572,8 +577,8 @@ impl Composer {
 
     /// The instance for a single-image manifest: platform from its config (6.3).
     async fn image_instance(&self, route: &Route, raw: &RawManifest) -> Result<Instance> {
-        let doc = raw.doc()?;
-        let platform = self.config_platform(route, &doc).await?;
+        let manifest = raw.image_manifest()?;
+        let platform = self.config_platform(route, &manifest).await?;
         Ok(Instance {
             media_type: raw.media_type.clone(),
             digest: raw.digest.clone(),
@@ -581,29 +586,28 @@ impl Composer {
             urls: Vec::new(),
             platform,
             annotations: BTreeMap::new(),
-            artifact_type: doc.artifact_type,
+            artifact_type: manifest.artifact_type().as_ref().map(ToString::to_string),
             data: None,
             source: Some(format!("{}@{}", route.image().name(), raw.digest)),
         })
     }
 
-    /// The platform the config of image manifest `doc` (read at `route`) describes, or an
+    /// The platform the config of image manifest `manifest` (read at `route`) describes, or an
     /// empty one for artifacts and non-image configs.
-    async fn config_platform(&self, route: &Route, doc: &ManifestDoc) -> Result<Platform> {
-        let Some(config) = &doc.config else {
-            return Ok(Platform::default());
-        };
-        if doc.artifact_type.is_some() || !is_image_config_type(&config.media_type) {
+    async fn config_platform(&self, route: &Route, manifest: &ImageManifest) -> Result<Platform> {
+        let config = manifest.config();
+        if manifest.artifact_type().is_some() || !is_image_config(config.media_type()) {
             return Ok(Platform::default());
         }
-        validate_digest(&config.digest).map_err(|e| {
+        // oci-spec takes any digest algorithm; a registry is asked only for one go-digest knows.
+        let digest = config.digest().as_ref();
+        validate_digest(digest).map_err(|e| {
             e.with_kind(ErrorKind::BadContent).context(format!(
-                "manifest {} names config {:?}",
+                "manifest {} names config {digest:?}",
                 route.image(),
-                config.digest
             ))
         })?;
-        let blob = self.registry.blob_get(route, &config.digest).await?;
+        let blob = self.registry.blob_get(route, digest).await?;
         Ok(ImageConfig::parse(&blob)?.platform())
     }
 
@@ -615,18 +619,11 @@ impl Composer {
     ) -> Result<Descriptor> {
         let image = ImageRef::parse_source(reference)?;
         let (raw, _) = self.read_manifest(&image, &access.as_access()).await?;
-        let artifact_type = if raw.is_list() {
-            None
-        } else {
-            raw.doc()?.artifact_type
-        };
-        Ok(Descriptor {
-            media_type: raw.media_type.clone(),
-            digest: raw.digest.clone(),
-            size: i64::try_from(raw.bytes.len()).unwrap_or(i64::MAX),
-            artifact_type,
-            ..Default::default()
-        })
+        let mut descriptor = raw.descriptor()?;
+        if !raw.is_list() {
+            descriptor.set_artifact_type(raw.image_manifest()?.artifact_type().clone());
+        }
+        Ok(descriptor)
     }
 
     /// The digest of the top manifest of an image reference (an annotate target).
@@ -750,7 +747,7 @@ fn annotate_instance(list: &mut ManifestList, digest: &str, opts: &AnnotateOptio
 
 /// Picks the entry for this server's platform, as c/image's `ChooseInstance` does: linux and
 /// this machine's architecture, preferring an exact variant match and otherwise the first.
-fn choose_instance(entries: &[Descriptor]) -> Option<&Descriptor> {
+fn choose_instance(entries: &[IndexEntry]) -> Option<&IndexEntry> {
     let arch = go_arch();
     let matching = entries.iter().filter(|d| {
         d.platform
@@ -926,8 +923,8 @@ push = ["reg.example:5000/team-b/"]
         );
     }
 
-    fn entry(os: &str, arch: &str, variant: &str, digest: &str) -> Descriptor {
-        Descriptor {
+    fn entry(os: &str, arch: &str, variant: &str, digest: &str) -> IndexEntry {
+        IndexEntry {
             digest: digest.into(),
             platform: Some(Platform {
                 os: os.into(),

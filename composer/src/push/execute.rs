@@ -6,14 +6,12 @@ use futures_util::future::{try_join_all, BoxFuture, FutureExt as _, Shared};
 use tokio::sync::Semaphore;
 
 use super::events::{emit, BlobDone, ChildDone, PushEvent, PushEventSender};
-use super::plan::{
-    self, Blob, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest,
-};
+use super::plan::{self, BlobAction, BlobStep, DestinationState, ManifestStep, SourceManifest};
 use super::PushOptions;
 use crate::cache::ManifestCache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::list::ManifestList;
-use crate::oci::{sha256_digest, validate_digest, Descriptor};
+use crate::oci::sha256_digest;
 use crate::parallel::bounded;
 use crate::reference::ImageRef;
 use crate::registry::{watch_retries, Access, BlobCopy, BlobSource, RegistryClient, Route};
@@ -177,58 +175,7 @@ async fn read_manifest(
             cache.manifest_get(&route).await
         })
         .await?;
-    let doc = raw.doc()?;
-    let mut blobs = Vec::new();
-    let mut children = Vec::new();
-    if raw.is_list() {
-        for d in doc.manifests.iter().flatten() {
-            validate_digest(&d.digest)?;
-            children.push(d.digest.clone());
-        }
-    } else {
-        if let Some(config) = &doc.config {
-            blobs.push(blob_of(config, true, reference)?);
-        }
-        for layer in doc.layers.iter().flatten() {
-            // Foreign layers (Windows base layers) live elsewhere and are never copied.
-            if !layer.urls.is_empty() || layer.media_type.contains("foreign") {
-                continue;
-            }
-            blobs.push(blob_of(layer, false, reference)?);
-        }
-    }
-    let manifest = SourceManifest {
-        source: reference.clone(),
-        digest: raw.digest.clone(),
-        is_list: raw.is_list(),
-        media_type: raw.media_type,
-        bytes: raw.bytes,
-        blobs,
-    };
-    Ok((manifest, children))
-}
-
-fn blob_of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob> {
-    validate_digest(&d.digest).map_err(|e| {
-        e.with_kind(ErrorKind::BadContent).context(format!(
-            "manifest {manifest} references blob {:?}",
-            d.digest
-        ))
-    })?;
-    let size = u64::try_from(d.size).map_err(|_| {
-        Error::new(
-            ErrorKind::BadContent,
-            format!(
-                "manifest {manifest} gives blob {} a negative size",
-                d.digest
-            ),
-        )
-    })?;
-    Ok(Blob {
-        digest: d.digest.clone(),
-        size,
-        is_config,
-    })
+    SourceManifest::read(reference, raw)
 }
 
 /// Asks the destination where its tag points and, when that matters, which child manifests

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 
+use crate::error::{ErrorKind, Result};
+use crate::oci::{validate_digest, Descriptor, RawManifest};
 use crate::reference::ImageRef;
 
 /// A blob a child manifest references.
@@ -42,6 +44,71 @@ pub struct SourceManifest {
     pub blobs: Vec<Blob>,
     /// Whether it is itself a list (written after the manifests it references).
     pub is_list: bool,
+}
+
+impl SourceManifest {
+    /// Reads a manifest fetched from `source`: an image manifest with the blobs it needs (its
+    /// config, then every layer that is not foreign), or a list with the digests of its
+    /// entries, returned so they are read next.
+    ///
+    /// A digest is checked before anything is asked for it: oci-spec reads any algorithm,
+    /// registries and podman know only go-digest's.
+    pub fn read(source: &ImageRef, raw: RawManifest) -> Result<(SourceManifest, Vec<String>)> {
+        let mut blobs = Vec::new();
+        let mut children = Vec::new();
+        if raw.is_list() {
+            let index = raw
+                .index()
+                .map_err(|e| e.context(format!("manifest list {source}")))?;
+            for entry in index.manifests {
+                validate_digest(&entry.digest).map_err(|e| {
+                    e.with_kind(ErrorKind::BadContent).context(format!(
+                        "manifest list {source} has an entry with digest {:?}",
+                        entry.digest
+                    ))
+                })?;
+                children.push(entry.digest);
+            }
+        } else {
+            let manifest = raw
+                .image_manifest()
+                .map_err(|e| e.context(format!("manifest {source}")))?;
+            blobs.push(Blob::of(manifest.config(), true, source)?);
+            for layer in manifest.layers() {
+                // Foreign layers (Windows base layers) live elsewhere and are never copied.
+                let has_urls = layer.urls().as_ref().is_some_and(|u| !u.is_empty());
+                if has_urls || layer.media_type().as_ref().contains("foreign") {
+                    continue;
+                }
+                blobs.push(Blob::of(layer, false, source)?);
+            }
+        }
+        let manifest = SourceManifest {
+            source: source.clone(),
+            digest: raw.digest.clone(),
+            is_list: raw.is_list(),
+            media_type: raw.media_type,
+            bytes: raw.bytes,
+            blobs,
+        };
+        Ok((manifest, children))
+    }
+}
+
+impl Blob {
+    /// The blob a descriptor in image manifest `manifest` points at.
+    fn of(d: &Descriptor, is_config: bool, manifest: &ImageRef) -> Result<Blob> {
+        let digest = d.digest().as_ref();
+        validate_digest(digest).map_err(|e| {
+            e.with_kind(ErrorKind::BadContent)
+                .context(format!("manifest {manifest} references blob {digest:?}"))
+        })?;
+        Ok(Blob {
+            digest: digest.to_string(),
+            size: d.size(),
+            is_config,
+        })
+    }
 }
 
 /// What to do with one blob.
@@ -203,6 +270,100 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::{DOCKER_LIST, DOCKER_MANIFEST, OCI_MANIFEST};
+
+    fn d(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn read(body: String) -> Result<(SourceManifest, Vec<String>)> {
+        let raw = RawManifest::new(Bytes::from(body), None).expect("JSON");
+        SourceManifest::read(&dest("r1:5000/app"), raw)
+    }
+
+    fn descriptor(media_type: &str, c: char, size: u64) -> String {
+        format!(
+            r#"{{"mediaType":"{media_type}","size":{size},"digest":"{}"}}"#,
+            d(c)
+        )
+    }
+
+    #[test]
+    fn an_image_needs_its_config_and_layers_but_not_foreign_ones() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{},"layers":[{},{},{}]}}"#,
+            descriptor("application/vnd.docker.container.image.v1+json", 'c', 7),
+            descriptor(
+                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                'f',
+                8
+            ),
+            r#"{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","size":5,"digest":"sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","urls":["https://example.com/e"]}"#,
+            descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", '9', 9),
+        );
+        let (m, children) = read(body.clone()).expect("an image");
+        assert!(children.is_empty());
+        assert!(!m.is_list);
+        assert_eq!(m.media_type, DOCKER_MANIFEST);
+        assert_eq!(m.bytes, body.as_bytes(), "the exact bytes");
+        assert_eq!(
+            m.blobs,
+            [
+                Blob {
+                    digest: d('c'),
+                    size: 7,
+                    is_config: true
+                },
+                Blob {
+                    digest: d('9'),
+                    size: 9,
+                    is_config: false
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_list_names_its_entries() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{},{}]}}"#,
+            descriptor(DOCKER_MANIFEST, 'a', 1),
+            descriptor(DOCKER_MANIFEST, 'b', 2)
+        );
+        let (m, children) = read(body).expect("a list");
+        assert!(m.is_list && m.blobs.is_empty());
+        assert_eq!(children, [d('a'), d('b')]);
+    }
+
+    #[test]
+    fn broken_digests_and_manifests_are_bad_content_naming_the_manifest() {
+        let image = |config: String| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[]}}"#
+            )
+        };
+        let cases = [
+            (
+                image(r#"{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"md5:abcd"}"#.into()),
+                r#"manifest r1:5000/app references blob "md5:abcd": unsupported digest algorithm"#,
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#),
+                "manifest r1:5000/app: parsing image manifest: missing field `config`",
+            ),
+            (
+                format!(
+                    r#"{{"mediaType":"{DOCKER_LIST}","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","size":1,"digest":"sha256:abc"}}]}}"#
+                ),
+                r#"manifest list r1:5000/app has an entry with digest "sha256:abc": invalid checksum digest format"#,
+            ),
+        ];
+        for (body, message) in cases {
+            let e = read(body).expect_err("broken");
+            assert_eq!(e.kind(), ErrorKind::BadContent, "{e}");
+            assert_eq!(e.message(), message);
+        }
+    }
 
     fn image(repo: &str, digest: &str, blobs: &[&str]) -> SourceManifest {
         let source = ImageRef::parse(&format!("{repo}@sha256:{}", "a".repeat(64))).expect("ref");

@@ -53,8 +53,8 @@ async fn add(
     access: &Access<'_>,
 ) -> Result<(RawManifest, Bytes)> {
     let m = cache.get_manifest(image, access).await?;
-    let config = m.doc()?.config.expect("an image manifest has a config");
-    let blob = cache.get_blob(image, &config.digest, access).await?;
+    let config = m.image_manifest()?.config().digest().to_string();
+    let blob = cache.get_blob(image, &config, access).await?;
     Ok((m, blob))
 }
 

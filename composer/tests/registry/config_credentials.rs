@@ -57,9 +57,9 @@ fn read_image(
     let image = image_ref(reference);
     runtime().block_on(async {
         let m = cache.get_manifest(&image, &access(credentials)).await?;
-        let config = m.doc()?.config.expect("an image manifest has a config");
+        let config = m.image_manifest()?.config().digest().to_string();
         let blob = cache
-            .get_blob(&image, &config.digest, &access(credentials))
+            .get_blob(&image, &config, &access(credentials))
             .await?;
         Ok((m.digest, blob.to_vec()))
     })

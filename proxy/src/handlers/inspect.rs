@@ -2,7 +2,7 @@
 //! that only read (`docs/libpod-api.md`, Manifest inspect and Manifest exists).
 
 use manifold_composer::list::ManifestList;
-use manifold_composer::oci::Descriptor;
+use manifold_composer::oci::{Descriptor, Platform};
 use manifold_composer::service::{Composer, Inspected, RegistryAccess};
 use manifold_composer::ErrorKind;
 use manifold_config::policy::Grant;
@@ -93,22 +93,36 @@ fn list_data(list: &ManifestList) -> ManifestListData {
     data
 }
 
+/// The subject, an oci-spec descriptor, in the inspect shape (annotations sorted).
 fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
     OciDescriptor {
-        media_type: d.media_type.clone(),
-        digest: d.digest.clone(),
-        size: d.size,
-        urls: d.urls.clone(),
-        annotations: d.annotations.clone(),
-        data: decode_data(d.data.as_deref()),
-        platform: d.platform.as_ref().map(|p| OciPlatform {
-            architecture: p.architecture.clone(),
-            os: p.os.clone(),
-            os_version: p.os_version.clone(),
-            os_features: p.os_features.clone(),
-            variant: p.variant.clone(),
-        }),
-        artifact_type: d.artifact_type.clone().unwrap_or_default(),
+        media_type: d.media_type().to_string(),
+        digest: d.digest().to_string(),
+        size: i64::try_from(d.size()).unwrap_or(i64::MAX),
+        urls: d.urls().clone().unwrap_or_default(),
+        annotations: d
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        data: decode_data(d.data().as_deref()),
+        platform: d
+            .platform()
+            .as_ref()
+            .map(Platform::from)
+            .map(|p| OciPlatform {
+                architecture: p.architecture,
+                os: p.os,
+                os_version: p.os_version,
+                os_features: p.os_features,
+                variant: p.variant,
+            }),
+        artifact_type: d
+            .artifact_type()
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     }
 }
 
