@@ -318,6 +318,74 @@ mod tests {
         assert_eq!(reopened.load_all().await.expect("loads"), vec![b]);
     }
 
+    /// A record byte for byte as manifold wrote it before list subjects became oci-spec
+    /// descriptors, with every optional field set: every later build must go on reading it.
+    const FORMAT_1_RECORD: &str = concat!(
+        r#"{"format_version":1,"id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","names":["localhost/ml:v1","localhost/other:latest"],"created":1700000000,"owner":"uid:1000","owner_gid":1000,"artifact_type":"application/x-index","annotations":{"org.example":"1"},"#,
+        r#""subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","size":7,"artifactType":"application/x-sub"},"#,
+        r#""instances":[{"media_type":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":528,"platform":{"architecture":"arm64","os":"linux","variant":"v8","features":["sse4"]},"source":"127.0.0.1:5000/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"#,
+        r#"{"media_type":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","size":1204,"urls":["https://example.com/b"],"platform":{"architecture":"amd64","os":"windows","os.version":"10.0.17763.1234","os.features":["win32k"]},"annotations":{"k":"v"},"artifact_type":"application/x-art","data":"e30=","source":"127.0.0.1:5000/win@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"},"#,
+        r#"{"media_type":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","size":665}]}"#,
+    );
+
+    #[tokio::test]
+    async fn records_of_format_1_still_read() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(tmp.path()).expect("opens");
+        let id = "0123456789abcdef".repeat(4);
+        fs::write(
+            store.lists.as_path().join(format!("{id}.json")),
+            FORMAT_1_RECORD,
+        )
+        .expect("writes");
+        let lists = store.load_all().await.expect("loads");
+        let [list] = &lists[..] else {
+            panic!("one list: {lists:?}");
+        };
+        assert_eq!(list.id, id);
+        assert_eq!(list.names, ["localhost/ml:v1", "localhost/other:latest"]);
+        assert_eq!(list.created, 1_700_000_000);
+        assert_eq!(
+            (list.owner.as_deref(), list.owner_gid),
+            (Some("uid:1000"), Some(1000))
+        );
+        assert_eq!(list.artifact_type.as_deref(), Some("application/x-index"));
+        assert_eq!(
+            list.annotations.get("org.example").map(String::as_str),
+            Some("1")
+        );
+        let subject = list.subject.as_ref().expect("a subject");
+        assert_eq!(subject.media_type().as_ref(), OCI_MANIFEST);
+        assert_eq!(
+            subject.digest().as_ref(),
+            format!("sha256:{}", "d".repeat(64))
+        );
+        assert_eq!(subject.size(), 7);
+        assert_eq!(
+            subject.artifact_type().as_ref().map(AsRef::as_ref),
+            Some("application/x-sub")
+        );
+        let [docker, windows, bare] = &list.instances[..] else {
+            panic!("three instances: {:?}", list.instances);
+        };
+        assert_eq!(docker.media_type, crate::oci::DOCKER_MANIFEST);
+        assert_eq!(docker.platform.features, ["sse4"]);
+        assert_eq!(docker.platform.variant, "v8");
+        assert_eq!(windows.platform.os_version, "10.0.17763.1234");
+        assert_eq!(windows.platform.os_features, ["win32k"]);
+        assert_eq!(windows.urls, ["https://example.com/b"]);
+        assert_eq!(windows.data.as_deref(), Some("e30="));
+        assert_eq!(windows.artifact_type.as_deref(), Some("application/x-art"));
+        assert_eq!(
+            windows.source.as_deref(),
+            Some(format!("127.0.0.1:5000/win@sha256:{}", "b".repeat(64)).as_str())
+        );
+        assert_eq!((bare.size, bare.platform.is_empty()), (665, true));
+        // Written again and read back, it is the same list.
+        store.save(list).await.expect("saves");
+        assert_eq!(store.load_all().await.expect("loads"), lists);
+    }
+
     #[tokio::test]
     async fn ids_never_become_paths_unchecked() {
         let tmp = tempfile::tempdir().expect("tempdir");
