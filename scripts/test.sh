@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
+# Every declared dependency must be named by the code that declares it (fast, no build).
+python3 scripts/check-deps.py
 # The end-to-end tests start the manifold binary, so it is built first.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast "$@"
