@@ -8,7 +8,9 @@ use oci_spec::image::{Descriptor, Digest, ImageManifest, MediaType};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-use super::{is_list_type, read_json, sha256_digest, Platform, OCI_INDEX, OCI_MANIFEST};
+use super::digest::sha256_digest;
+use super::media_type::{is_list_type, OCI_INDEX, OCI_MANIFEST};
+use super::platform::Platform;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A manifest exactly as a registry served it.
@@ -101,6 +103,12 @@ impl RawManifest {
     }
 }
 
+/// Parses JSON content, with an error that names what was read and what is wrong.
+fn read_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::new(ErrorKind::BadContent, format!("parsing {what}: {e}")))
+}
+
 /// An OCI image index or a Docker manifest list, as read from a registry.
 ///
 /// Read as leniently as podman reads one: every field may be missing and `null` means empty
@@ -165,7 +173,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DOCKER_LIST, DOCKER_MANIFEST};
+    use super::super::media_type::{DOCKER_LIST, DOCKER_MANIFEST};
     use super::*;
     use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder};
 

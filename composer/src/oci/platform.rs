@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::read_json;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 /// A platform as it appears in index entries and image configs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +78,8 @@ pub struct ImageConfig {
 impl ImageConfig {
     /// Parses a config blob.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        read_json(bytes, "image config")
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::new(ErrorKind::BadContent, format!("parsing image config: {e}")))
     }
 
     /// The platform this config describes.
@@ -131,7 +131,6 @@ fn go_arch_of(rust_arch: &'static str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
     use oci_spec::image::{Arch, Os, PlatformBuilder};
 
     #[test]
