@@ -82,7 +82,7 @@ impl Reply {
     }
 }
 
-/// The libpod error body (`docs/libpod-api.md`, Error body), sent with the status it names.
+/// The libpod error body (`docs/libpod-api.md#error-body`), sent with the status it names.
 impl From<ErrorModel> for Reply {
     fn from(e: ErrorModel) -> Self {
         Reply::json(e.response, e.body())

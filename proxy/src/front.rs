@@ -15,7 +15,7 @@
 //!   query, which can hold credentials), status, duration, identity, bytes sent, route.
 //!
 //! Every answer manifold writes itself starts with the headers every libpod response carries
-//! (`docs/libpod-api.md`, Standard headers), `Server: Libpod/… manifold/…` among them. pingora's
+//! (`docs/libpod-api.md#standard-headers`), `Server: Libpod/… manifold/…` among them. pingora's
 //! `Server: Pingora` is not sent: pingora adds it only to the error answers of its own default
 //! phases, which are replaced here, and forwarded answers keep the backend's headers as they are.
 //! (Two answers pingora writes before any phase runs keep it: the 400 for a request whose header

@@ -1,7 +1,8 @@
 //! Routing: a pure function from a request's method and raw path to a [`Route`].
 //!
 //! It reproduces podman v5.8.2's gorilla/mux router for the routes manifold answers
-//! (`libpod-manifest-api.md` §1.1, §1.2, §1.4, §2):
+//! (`docs/libpod-api.md#url-layout-and-version-segment`, `docs/libpod-api.md#ping-and-version`,
+//! `docs/libpod-api.md#path-matching-and-escaping`, `docs/libpod-api.md#route-table`):
 //!
 //! - **Matching is on the raw, still-escaped path** (`UseEncodedPath`), so `%2F` never splits a
 //!   name; path variables are unescaped afterwards: `PathUnescape`, falling back to the raw text
@@ -16,8 +17,9 @@
 //!   the v3 DELETE pattern matches its path, so it is 405.
 //! - **404 and 405**: a path inside a manifests tree that no route's pattern matches is
 //!   [`Route::NotFound`]; a path some pattern matches with another method is
-//!   [`Route::MethodNotAllowed`] (plain-text bodies, §1.4). The same holds for the ping and
-//!   version paths, whose methods are fixed too.
+//!   [`Route::MethodNotAllowed`] (plain-text bodies,
+//!   `docs/libpod-api.md#path-matching-and-escaping`). The same holds for the ping and version
+//!   paths, whose methods are fixed too.
 //! - **Paths that are not clean** (`//`, `/./`, `/../`, judged on the escaped path as gorilla
 //!   does): gorilla answers every such request with a 301 to the cleaned path. manifold answers
 //!   [`Route::Redirect`] when the cleaned path is one of its own routes, and forwards the request
@@ -42,7 +44,8 @@ use manifold_gocompat::semver::SemVer;
 use manifold_gocompat::strconv::quote;
 use manifold_gocompat::url::{path_unescape, query_unescape};
 
-/// The two manifest subrouters, chosen by the first digit of the version segment (§1.1).
+/// The two manifest subrouters, chosen by the first digit of the version segment
+/// (`docs/libpod-api.md#url-layout-and-version-segment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tree {
     /// Versions starting with 0–3 (also `10.x`, since only the first digit counts).
@@ -85,7 +88,8 @@ pub enum CreateName {
     /// v3 `/create`: the name is the `name` query parameter.
     Query,
     /// v4+: the path variable does not unescape. Answer 400 with [`CreateName::error_message`],
-    /// after the query parameters were decoded (podman checks them first, §3.1 steps 1–2).
+    /// after the query parameters were decoded (podman checks them first:
+    /// `docs/libpod-api.md#manifest-create`, steps 1–2).
     Invalid {
         /// The raw path variable.
         raw: String,
@@ -114,56 +118,56 @@ pub enum Route {
     Ping,
     /// `GET` `/version`, `/v{ver}/version`, `/v{ver}/libpod/version`.
     Version,
-    /// v4+ `POST /{name}`, v3 `POST /create` (§3.1).
+    /// v4+ `POST /{name}`, v3 `POST /create` (`docs/libpod-api.md#manifest-create`).
     ManifestCreate {
         /// The version segment.
         version: Version,
         /// Where the name comes from.
         name: CreateName,
     },
-    /// `GET /{name}/exists` (§3.2).
+    /// `GET /{name}/exists` (`docs/libpod-api.md#manifest-exists`).
     ManifestExists {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// `GET /{name}/json` (§3.3).
+    /// `GET /{name}/json` (`docs/libpod-api.md#manifest-inspect`).
     ManifestInspect {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// v4+ `PUT /{name}` (§3.4).
+    /// v4+ `PUT /{name}` (`docs/libpod-api.md#manifest-modify`).
     ManifestModify {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// v3 `POST /{name}/add` (§3.7).
+    /// v3 `POST /{name}/add` (`docs/libpod-api.md#v3-add`).
     ManifestAddV3 {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// v3 `DELETE /{name}` with `?digest=` (§3.7).
+    /// v3 `DELETE /{name}` with `?digest=` (`docs/libpod-api.md#v3-remove-digest`).
     ManifestRemoveDigestV3 {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// v4+ `DELETE /{name}` (§3.6).
+    /// v4+ `DELETE /{name}` (`docs/libpod-api.md#manifest-delete`).
     ManifestDelete {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// v4+ `POST /{name}/registry/{destination}` (§3.5).
+    /// v4+ `POST /{name}/registry/{destination}` (`docs/libpod-api.md#manifest-push`).
     ManifestPush {
         /// The version segment.
         version: Version,
@@ -172,15 +176,15 @@ pub enum Route {
         /// The unescaped destination.
         destination: String,
     },
-    /// v3 `POST /{name}/push?destination=…` (§3.7).
+    /// v3 `POST /{name}/push?destination=…` (`docs/libpod-api.md#v3-push`).
     ManifestPushV3 {
         /// The version segment.
         version: Version,
         /// The unescaped list name.
         name: String,
     },
-    /// `DELETE /v{ver}/libpod/images/remove` (§3.8); the handler decides from the query whether
-    /// manifold answers it or the backend does.
+    /// `DELETE /v{ver}/libpod/images/remove` (`docs/libpod-api.md#images-remove`); the handler
+    /// decides from the query whether manifold answers it or the backend does.
     ImagesRemove {
         /// The version segment.
         version: Version,
@@ -456,7 +460,7 @@ mod tests {
     const V3: &str = "3.4.0";
     const V4: &str = "5.8.2";
 
-    /// Every row of the §2 table, on both trees.
+    /// Every row of the route table (`docs/libpod-api.md#route-table`), on both trees.
     #[test]
     fn route_table_both_trees() {
         let m = |ver: &str| format!("/v{ver}/libpod/manifests");
@@ -578,7 +582,8 @@ mod tests {
         assert_eq!(route("DELETE", "/libpod/images/remove"), Route::Forward);
     }
 
-    /// Request lines seen in `captures/` and `traces/` (4.3.1, 5.4.0, 5.6.2 CLIs; podman-py).
+    /// Request lines real clients sent: the podman 4.3.1, 5.4.0 and 5.6.2 CLIs and podman-py 5.8.0
+    /// (`docs/libpod-api.md#what-clients-send`).
     #[test]
     fn observed_request_lines() {
         let ins = |ver: &str, name: &str| Route::ManifestInspect {
@@ -633,11 +638,12 @@ mod tests {
             ("PUT", "/v5.8.0/libpod/manifests/localhost%2Fpylist%3Av1", modify("5.8.0", "localhost/pylist:v1")),
             ("DELETE", "/v4.3.1/libpod/images/remove", Route::ImagesRemove { version: v("4.3.1") }),
             ("DELETE", "/v5.6.2/libpod/images/remove", Route::ImagesRemove { version: v("5.6.2") }),
-            // 15-manifest.at and the python apiv2 test.
+            // podman's API tests: 15-manifest.at and the python apiv2 test
+            // (docs/libpod-api.md#curl-and-the-podman-api-tests).
             ("POST", "/v2.0.0/libpod/manifests/create", Route::ManifestCreate { version: v("2.0.0"), name: CreateName::Query }),
             ("POST", "/v4.0.0/libpod/manifests/xyz%3Alatest/registry/localhost%3A5000%2Fxyz%3Alatest", push("4.0.0", "xyz:latest", "localhost:5000/xyz:latest")),
             ("DELETE", "/v4.0.0/libpod/manifests/abc", Route::ManifestDelete { version: v("4.0.0"), name: "abc".into() }),
-            // Registry traffic seen by the registry-side traces is nobody's libpod call.
+            // Registry traffic, as a registry sees it, is nobody's libpod call.
             ("HEAD", "/v2/app/blobs/sha256:07b5", Route::Forward),
             ("GET", "/v2/", Route::Forward),
         ] {
@@ -676,7 +682,8 @@ mod tests {
 
     #[test]
     fn escaped_and_greedy_names() {
-        // Observed client forms (§1.4, §7).
+        // Forms real clients send (docs/libpod-api.md#path-matching-and-escaping and
+        // docs/libpod-api.md#what-clients-send).
         assert_eq!(
             route("PUT", "/v5.4.0/libpod/manifests/localhost%2Fml:v1"),
             Route::ManifestModify {

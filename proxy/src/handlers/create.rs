@@ -1,5 +1,5 @@
 //! Create: `POST /v4+/libpod/manifests/{name}` and `POST /v3/…/manifests/create?name=`
-//! (`docs/libpod-api.md`, Manifest create).
+//! (`docs/libpod-api.md#manifest-create`).
 
 use manifold_composer::credentials::Credentials;
 use manifold_composer::service::{AddOptions, Composer, RegistryAccess};

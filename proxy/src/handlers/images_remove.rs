@@ -1,5 +1,5 @@
 //! `DELETE /v{ver}/libpod/images/remove` for manifold's lists: `podman manifest rm` and
-//! `push --rm` (`docs/libpod-api.md`, Images remove). Which requests are manifold's and which the
+//! `push --rm` (`docs/libpod-api.md#images-remove`). Which requests are manifold's and which the
 //! backend's is decided before routing here ([`super::App::should_forward`]).
 
 use manifold_composer::service::Composer;

@@ -1,5 +1,6 @@
 //! Inspect (`GET …/manifests/{name}/json`) and exists (`GET …/{name}/exists`): the two routes
-//! that only read (`docs/libpod-api.md`, Manifest inspect and Manifest exists).
+//! that only read (`docs/libpod-api.md#manifest-inspect`,
+//! `docs/libpod-api.md#manifest-exists`).
 
 use manifold_composer::list::ManifestList;
 use manifold_composer::oci::{Descriptor, Platform};
@@ -56,8 +57,8 @@ pub(super) async fn inspect(
 }
 
 /// The inspect document of a list: instances in Docker's descriptor shape, with the Docker
-/// `features` shown only when the list serialises as a Docker list (`docs/libpod-api.md`, List
-/// media type).
+/// `features` shown only when the list serialises as a Docker list
+/// (`docs/libpod-api.md#list-media-type`).
 fn list_data(list: &ManifestList) -> ManifestListData {
     let show_features = list.shows_features();
     let manifests = list

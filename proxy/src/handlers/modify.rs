@@ -1,6 +1,6 @@
 //! Modify (`PUT /v4+/libpod/manifests/{name}`: update, remove or annotate) and the v3 add
 //! (`POST /v3/…/manifests/{name}/add`), which is modify's update with the older body
-//! (`docs/libpod-api.md`, Manifest modify and v3 add).
+//! (`docs/libpod-api.md#manifest-modify`, `docs/libpod-api.md#v3-add`).
 
 use std::collections::BTreeMap;
 

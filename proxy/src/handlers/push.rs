@@ -1,6 +1,7 @@
-//! The push routes (`docs/libpod-api.md`, Manifest push and v3 push): parameters decoded with
-//! podman's rules, the push run by the composer, and the answer either one `{"Id":…}` (quiet) or
-//! podman's NDJSON progress stream, rendered from the push's events as they come.
+//! The push routes (`docs/libpod-api.md#manifest-push`, `docs/libpod-api.md#v3-push`):
+//! parameters decoded with podman's rules, the push run by the composer, and the answer either
+//! one `{"Id":…}` (quiet) or podman's NDJSON progress stream, rendered from the push's events as
+//! they come.
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Removal from a list and of a list: the v3 remove by digest (`DELETE /v3/…/{name}?digest=`)
-//! and the v4+ delete (`DELETE /v4+/libpod/manifests/{name}`); see `docs/libpod-api.md`, v3
-//! remove digest and Manifest delete.
+//! and the v4+ delete (`DELETE /v4+/libpod/manifests/{name}`); see
+//! `docs/libpod-api.md#v3-remove-digest` and `docs/libpod-api.md#manifest-delete`.
 
 use manifold_composer::service::Composer;
 use manifold_config::policy::Grant;

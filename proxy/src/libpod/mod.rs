@@ -1,4 +1,5 @@
-//! The libpod wire format, as podman v5.8.2 speaks it.
+//! The libpod wire format, as podman v5.8.2 speaks it (`docs/libpod-api.md`; the credential
+//! headers: `docs/registry-auth-headers.md`).
 //!
 //! Everything here is pure: bytes in, values or bytes out. The handlers combine these pieces.
 //! The Go behaviour underneath (`encoding/json` decoding, `%q`, `net/url`) comes from

@@ -1,4 +1,5 @@
-//! The JSON request bodies of the manifest routes, decoded exactly as podman v5.8.2 decodes them.
+//! The JSON request bodies of the manifest routes, decoded exactly as podman v5.8.2 decodes them
+//! (`docs/libpod-api.md#json-request-bodies`, `docs/libpod-api.md#manifestmodifyoptions`).
 //!
 //! - `PUT /v4+/libpod/manifests/{name}`: ManifestModifyOptions, read with
 //!   `json.NewDecoder(r.Body).Decode` ([`decode_modify_options`]).
@@ -371,8 +372,8 @@ mod tests {
     }
 
     #[test]
-    fn captured_client_body() {
-        // The podman 5.x CLI's add body, as seen on the wire.
+    fn podman_5_client_body() {
+        // The podman 5.x CLI's add body, as seen on the wire (docs/libpod-api.md#podman-5-cli).
         let body = br#"{"Operation":"update","All":false,"Annotations":{"a":"b"},"index_annotations":null,"Arch":"amd64","Features":["f1","f2"],"OS":"linux","os_features":null,"os_version":"10.0","Variant":"v1","Images":["containers-storage:localhost/img:arm64"],"Authfile":"","Password":"","Username":"","SkipTLSVerify":null,"artifact_type":null,"artifact_config_type":null,"artifact_config":null,"artifact_layer_type":null,"artifact_exclude_titles":null,"artifact_subject":null,"artifact_annotations":null,"artifact_files":null}"#;
         let o = decode_modify_options(body).unwrap();
         assert_eq!(o.operation, "update");

@@ -1,7 +1,7 @@
 //! podman's push progress stream, rendered from a push's [`PushEvent`]s: the lines of
 //! containers/image's copy report, one block per child image (the image, its layers, its config,
 //! its manifest), each line a [`ManifestPushReport`] of the NDJSON stream, and the digest or the
-//! error last (`docs/libpod-api.md`, Push stream). `podman manifest push` through manifold prints
+//! error last (`docs/libpod-api.md#push-stream`). `podman manifest push` through manifold prints
 //! what it prints against podman.
 //!
 //! Children are copied in parallel, so a block is written once its image is in place, and a

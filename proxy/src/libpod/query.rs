@@ -1,4 +1,6 @@
-//! Query strings, decoded the way podman's handlers see them.
+//! Query strings, decoded the way podman's handlers see them
+//! (`docs/libpod-api.md#query-parameters`; Go's part:
+//! `docs/go-compat.md#query-strings-and-path-escapes`).
 //!
 //! podman parses the raw query with Go's `url.ParseQuery` ([`manifold_gocompat::url`]) and
 //! fills its parameter structs with gorilla/schema:

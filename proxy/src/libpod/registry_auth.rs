@@ -1,5 +1,5 @@
 //! `X-Registry-Auth` and `X-Registry-Config` → [`Credentials`], as podman v5.8.2's `pkg/auth`
-//! reads them.
+//! reads them (`docs/registry-auth-headers.md`).
 //!
 //! Precedence, as podman's `GetCredentials`:
 //! - any `X-Registry-Config` header (even an empty one) wins; every occurrence is decoded
@@ -417,8 +417,8 @@ mod tests {
     }
 
     #[test]
-    fn captured_single_and_multi() {
-        // 7.1: `--creds bob:pw`.
+    fn sent_by_clients_single_and_multi() {
+        // What `--creds bob:pw` sends (docs/registry-auth-headers.md#what-clients-send).
         let c = credentials_from_values(
             &["eyJ1c2VybmFtZSI6ImJvYiIsInBhc3N3b3JkIjoicHcifQ=="],
             &[],
@@ -427,7 +427,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.any_registry, Some(Auth::basic("bob", "pw")));
         assert!(c.per_registry.is_empty());
-        // 7.1: an auth file with two registries.
+        // What a client sends from an auth file with two registries
+        // (docs/registry-auth-headers.md#what-clients-send).
         let header = base64::engine::general_purpose::URL_SAFE.encode(
             r#"{"localhost:5000":{"username":"u","password":"p"},"https://index.docker.io/v1/":{"username":"alice","password":"secret"},"quay.io/team":{"identitytoken":"tok"},"empty.io":{}}"#,
         );

@@ -1,10 +1,12 @@
 //! What manifold sends back: response bodies in podman's exact shapes, and the headers every
-//! local answer carries (§1.2, §1.3, §1.7, §3, §4).
+//! local answer carries (`docs/libpod-api.md#ping-and-version`,
+//! `docs/libpod-api.md#standard-headers`, `docs/libpod-api.md#json-responses`,
+//! `docs/libpod-api.md#manifest-routes`, `docs/libpod-api.md#error-body`).
 //!
 //! Bodies are `json.Encoder` output: compact JSON and one `\n`. podman's `WriteJSON` turns HTML
 //! escaping off ([`write_json`]); the push progress stream leaves it on ([`push_stream_line`]).
 //! Key names, key order and Go's `omitempty` rules are part of the wire format and are pinned by
-//! the tests below against the captured bodies.
+//! the tests below against bodies recorded from podman services.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,8 @@ use serde::Serialize;
 use manifold_gocompat::json;
 
 /// The libpod API version manifold reports (`Libpod-API-Version`, `Server`, `/version`). Go
-/// clients require ≥ 4.0.0 from the ping (§1.2); manifold implements the v5.8.2 manifest API.
+/// clients require ≥ 4.0.0 from the ping (`docs/libpod-api.md#ping-and-version`); manifold
+/// implements the v5.8.2 manifest API.
 pub const LIBPOD_API_VERSION: &str = "5.8.2";
 /// The oldest libpod API the manifest routes serve (`MinAPIVersion` of the Podman Engine
 /// component).
@@ -30,15 +33,15 @@ pub const MANIFOLD_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const BUILDAH_VERSION: &str = "1.42.0";
 
 /// `Content-Type` of JSON bodies: exactly this, without a charset (the Go bindings compare it
-/// literally, §1.7).
+/// literally, `docs/libpod-api.md#json-responses`).
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// `Content-Type` of the ping body and of the router's plain-text 404/405.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 /// The ping body (GET only; HEAD has none).
 pub const PING_BODY: &str = "OK";
-/// The router's 404 body (§1.4).
+/// The router's 404 body (`docs/libpod-api.md#path-matching-and-escaping`).
 pub const NOT_FOUND_BODY: &str = "Not Found\n";
-/// The router's 405 body (§1.4).
+/// The router's 405 body (`docs/libpod-api.md#path-matching-and-escaping`).
 pub const METHOD_NOT_ALLOWED_BODY: &str = "Method Not Allowed\n";
 
 /// The `Server` header: podman's `Libpod/<version> (linux)`, which tools match on, followed by
@@ -47,8 +50,9 @@ pub fn server_header() -> String {
     format!("Libpod/{LIBPOD_API_VERSION} (linux) manifold/{MANIFOLD_VERSION}")
 }
 
-/// The headers of every local response (§1.3): `API-Version`, `Libpod-API-Version`, `Server`,
-/// and `X-Reference-Id`, which echoes the request's or is a new one.
+/// The headers of every local response (`docs/libpod-api.md#standard-headers`): `API-Version`,
+/// `Libpod-API-Version`, `Server`, and `X-Reference-Id`, which echoes the request's or is a new
+/// one.
 pub fn standard_headers(request_reference_id: Option<&str>) -> Vec<(String, String)> {
     vec![
         ("API-Version".to_string(), COMPAT_API_VERSION.to_string()),
@@ -89,8 +93,8 @@ pub fn new_reference_id() -> String {
     )
 }
 
-/// The extra headers of a `_ping` answer (§1.2), besides [`standard_headers`] and
-/// `Content-Type: text/plain; charset=utf-8`.
+/// The extra headers of a `_ping` answer (`docs/libpod-api.md#ping-and-version`), besides
+/// [`standard_headers`] and `Content-Type: text/plain; charset=utf-8`.
 pub fn ping_headers() -> Vec<(String, String)> {
     [
         ("Cache-Control", "no-cache"),
@@ -112,7 +116,7 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     json::encode(value, false)
 }
 
-/// The libpod error body (`docs/libpod-api.md`, Error body), podman's `errorhandling.ErrorModel`:
+/// The libpod error body (`docs/libpod-api.md#error-body`), podman's `errorhandling.ErrorModel`:
 /// `{"cause":…,"message":…,"response":<status>}` and `\n`. The Go bindings read the status from
 /// `response`, so it is the HTTP status the body is sent with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -163,8 +167,8 @@ pub fn id_body(id: &str) -> Vec<u8> {
     write_json(&IdResponse { id })
 }
 
-/// `entities.ManifestModifyReport` (§3.4): `Id` always, `images`, `files`, `errors` only when
-/// not empty.
+/// `entities.ManifestModifyReport` (`docs/libpod-api.md#modify-report`): `Id` always, `images`,
+/// `files`, `errors` only when not empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ManifestModifyReport {
     /// The list ID.
@@ -211,8 +215,8 @@ impl ManifestModifyReport {
     }
 }
 
-/// `entities.ManifestPushReport` (§3.5): `Id` always (`""` on progress lines), `stream` and
-/// `error` only when not empty.
+/// `entities.ManifestPushReport` (`docs/libpod-api.md#push-stream`): `Id` always (`""` on
+/// progress lines), `stream` and `error` only when not empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ManifestPushReport {
     /// The pushed list's digest (the success terminator), else `""`.
@@ -252,9 +256,10 @@ impl ManifestPushReport {
     }
 }
 
-/// One line of the push progress stream (§3.5), HTML escaping on as podman's stream encoder has
-/// it. A report with `Id`, `stream` and `error` all empty would make the Go client fail
-/// (`failed to parse push results stream, unexpected input`), so it yields no bytes at all.
+/// One line of the push progress stream (`docs/libpod-api.md#push-stream`), HTML escaping on as
+/// podman's stream encoder has it. A report with `Id`, `stream` and `error` all empty would make
+/// the Go client fail (`failed to parse push results stream, unexpected input`), so it yields no
+/// bytes at all.
 pub fn push_stream_line(report: &ManifestPushReport) -> Vec<u8> {
     if report.id.is_empty() && report.stream.is_empty() && report.error.is_empty() {
         return Vec::new();
@@ -262,9 +267,9 @@ pub fn push_stream_line(report: &ManifestPushReport) -> Vec<u8> {
     json::encode(report, true)
 }
 
-/// `handlers.LibpodImagesRemoveReport` (§3.6, §3.8): `Deleted` and `Untagged` only when not
-/// empty, `ExitCode` always, `Errors` always: `[]` on the manifest delete route, `null` or a list
-/// on `images/remove`.
+/// `handlers.LibpodImagesRemoveReport` (`docs/libpod-api.md#manifest-delete`,
+/// `docs/libpod-api.md#images-remove`): `Deleted` and `Untagged` only when not empty, `ExitCode`
+/// always, `Errors` always: `[]` on the manifest delete route, `null` or a list on `images/remove`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImagesRemoveReport {
     /// Deleted image IDs.
@@ -296,13 +301,14 @@ pub fn remove_report(
     })
 }
 
-/// The inspect answer, libimage's `ManifestListData` (§3.3), in Go's key order.
+/// The inspect answer, libimage's `ManifestListData` (`docs/libpod-api.md#manifest-inspect`), in
+/// Go's key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManifestListData {
     /// Always 2.
     #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
-    /// The list's media type (§6.7).
+    /// The list's media type (`docs/libpod-api.md#list-media-type`).
     #[serde(rename = "mediaType")]
     pub media_type: String,
     /// The index's artifact type, if any.
@@ -434,9 +440,9 @@ fn base64_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// The `/version` document (§1.2): Docker's `types.Version` as podman fills it, with a
-/// "Podman Engine" component that reports the API manifold implements (podman-remote prints it
-/// as the server) and a component naming manifold itself.
+/// The `/version` document (`docs/libpod-api.md#ping-and-version`): Docker's `types.Version` as
+/// podman fills it, with a "Podman Engine" component that reports the API manifold implements
+/// (podman-remote prints it as the server) and a component naming manifold itself.
 pub fn version_document() -> Vec<u8> {
     #[derive(Serialize)]
     struct Platform {
@@ -541,8 +547,8 @@ mod tests {
     }
 
     #[test]
-    fn error_bodies_match_captures() {
-        // captures/431on54-inspect.log et al.
+    fn error_bodies_match_podman() {
+        // The bodies a podman 5.4 service sent for a missing list.
         assert_eq!(
             s(&error_body(404, "localhost/nolist: image not known", "image not known")),
             "{\"cause\":\"image not known\",\"message\":\"localhost/nolist: image not known\",\"response\":404}\n"
@@ -551,13 +557,13 @@ mod tests {
             s(&error_body(404, "manifest not found", "manifest not found")),
             "{\"cause\":\"manifest not found\",\"message\":\"manifest not found\",\"response\":404}\n"
         );
-        // captures/py.log
+        // podman 5.4's answer to podman-py's dict-valued `annotation`.
         let m = "json: cannot unmarshal object into Go struct field ManifestModifyOptions.annotation of type []string";
         assert_eq!(
             s(&error_body(500, &format!("decoding modify request: {m}"), m)),
             format!("{{\"cause\":\"{m}\",\"message\":\"decoding modify request: {m}\",\"response\":500}}\n")
         );
-        // captures/54-create-dup.log: quotes are escaped, nothing else.
+        // podman 5.4's answer to a duplicate create: quotes are escaped, nothing else.
         assert_eq!(
             s(&error_body(500, "creating image to hold manifest list: image name \"localhost/ml:v1\" is already associated with image \"1e54\": that name is already in use", "that name is already in use")),
             "{\"cause\":\"that name is already in use\",\"message\":\"creating image to hold manifest list: image name \\\"localhost/ml:v1\\\" is already associated with image \\\"1e54\\\": that name is already in use\",\"response\":500}\n"
@@ -570,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn reports_match_captures() {
+    fn reports_match_podman() {
         let id = "1e54f0428059caff629c5a70d2f8b3a97454fb7a2e137b2b3621688e7f6401b3";
         assert_eq!(s(&id_body(id)), format!("{{\"Id\":\"{id}\"}}\n"));
         assert_eq!(
@@ -609,7 +615,7 @@ mod tests {
             })),
             "{\"Id\":\"3dad\",\"files\":[\"/a/art1.txt\"]}\n"
         );
-        // §3.6, §3.8
+        // docs/libpod-api.md#manifest-delete and docs/libpod-api.md#images-remove
         assert_eq!(
             s(&remove_report(&[id.into()], &["localhost/ml:v1".into()], 0, None)),
             format!("{{\"Deleted\":[\"{id}\"],\"Untagged\":[\"localhost/ml:v1\"],\"ExitCode\":0,\"Errors\":null}}\n")
@@ -630,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn push_stream_lines_match_captures() {
+    fn push_stream_lines_match_podman() {
         assert_eq!(
             s(&push_stream_line(&ManifestPushReport::progress(
                 "Getting image list signatures\n"
@@ -658,8 +664,9 @@ mod tests {
     }
 
     #[test]
-    fn inspect_matches_capture() {
-        // §3.3's example (captures/54-inspect.log), shortened digests and paths.
+    fn inspect_matches_podman() {
+        // A podman 5.4 inspect answer (an annotated image and an artifact), with shortened digests
+        // and paths; shape: docs/libpod-api.md#manifest-inspect.
         let mut first = ManifestListDescriptor {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             size: 495,
@@ -701,7 +708,7 @@ mod tests {
             s(&write_json(&empty)),
             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.list.v2+json\",\"manifests\":[]}\n"
         );
-        // captures/py.log: Docker features.
+        // podman 5.4's answer to podman-py after an add with `features`: a Docker list shows them.
         let docker = ManifestListData::new(
             "application/vnd.docker.distribution.manifest.list.v2+json",
             vec![ManifestListDescriptor {
