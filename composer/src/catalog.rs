@@ -1,9 +1,10 @@
 //! The catalog: every list in memory, indexed by ID and name, over a durable [`ListStore`].
 //!
-//! * **Lookup** ([`Catalog::resolve_for`]) follows libimage's `LookupImage` (§6.1): `sha256:<id>`,
-//!   a full ID, the name's candidates (short names try `localhost/` first, then the
-//!   `docker.io` normalisation), an unambiguous ID prefix, and finally the "fuzzy" repo-tag match
-//!   for short names (`foobar` finds `quay.io/libpod/foobar:latest`).
+//! * **Lookup** ([`Catalog::resolve_for`]) follows libimage's `LookupImage`
+//!   (`docs/libpod-api.md#list-names-and-lookup`): `sha256:<id>`, a full ID, the name's candidates
+//!   (short names try `localhost/` first, then the `docker.io` normalisation), an unambiguous ID
+//!   prefix, and finally the "fuzzy" repo-tag match for short names (`foobar` finds
+//!   `quay.io/libpod/foobar:latest`).
 //! * **Mutations are serialised per list**: each list sits behind its own async mutex. A
 //!   mutation works on a copy, writes it to the store, and only then replaces the in-memory list,
 //!   so a failed write changes nothing. The write-and-commit step runs in its own task, so a
@@ -447,10 +448,10 @@ impl Catalog {
     }
 
     /// Resolves a list by normalised name, short name, full ID, ID prefix or `sha256:<id>`
-    /// (podman's lookup rules, §6.1), returning its ID, among the lists `viewer` may see: the
-    /// others do not exist for it (same error, same message). A name held by the viewer's own
-    /// list and by a list shared with it resolves to its own. With [`Viewer::ALL`] every list is
-    /// a candidate.
+    /// (podman's lookup rules, `docs/libpod-api.md#list-names-and-lookup`), returning its ID, among
+    /// the lists `viewer` may see: the others do not exist for it (same error, same message). A
+    /// name held by the viewer's own list and by a list shared with it resolves to its own. With
+    /// [`Viewer::ALL`] every list is a candidate.
     ///
     /// Errors:
     /// * [`ErrorKind::NotFound`], message `<name>: image not known`, cause `image not known`;

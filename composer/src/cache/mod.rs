@@ -2,8 +2,9 @@
 //! one client what its own credentials could not read.
 //!
 //! [`ManifestCache`] has the read verbs of [`RegistryClient`] ([`ManifestCache::manifest_get`],
-//! [`ManifestCache::blob_get`], each at a resolved [`Route`]) and sits in front of one. It keeps, in one moka cache bounded in bytes
-//! (`[cache] max_bytes`; the `entry` module describes keys and weights):
+//! [`ManifestCache::blob_get`], each at a resolved [`Route`]) and sits in front of one. It keeps,
+//! in one moka cache bounded in bytes (`[cache] max_bytes`; the `entry` module describes keys and
+//! weights):
 //!
 //! - **content by digest**: manifests and image configs, keyed by registry, repository and
 //!   digest. Immutable, so they stay until evicted for space.
@@ -33,19 +34,19 @@
 //!
 //! # Single flight
 //!
-//! Concurrent requests that would make the same upstream request *with the same identity*
-//! share it (the `flight` module): 50 clients adding one tag cost one manifest GET and one config GET.
-//! Flights are per identity because a flight's outcome (an error especially) is that
-//! credential's answer, not anyone else's; clients with different credentials each make at most
-//! their one confirming request. Errors are never cached.
+//! Concurrent requests that would make the same upstream request *with the same identity* share it
+//! (the `flight` module): 50 clients adding one tag cost one manifest GET and one config GET.
+//! Flights are per identity because a flight's outcome (an error especially) is that credential's
+//! answer, not anyone else's; clients with different credentials each make at most their one
+//! confirming request. Errors are never cached.
 //!
 //! # Stale if error
 //!
 //! Tag resolutions and confirmations are kept `tag_ttl + max_stale` (one tier, freshness checked
 //! here, not by moka, so an expired entry is still there to answer). When revalidation fails
-//! because the registry failed (408, 429, 5xx, unreachable: [`ErrorKind::Registry`]), an entry still
-//! within `max_stale`, for an identity confirmed within `max_stale`, answers, and a warning is
-//! logged; otherwise the registry's error is returned. Refusals (401, 403, 404) are always
+//! because the registry failed (408, 429, 5xx, unreachable: [`ErrorKind::Registry`]), an entry
+//! still within `max_stale`, for an identity confirmed within `max_stale`, answers, and a warning
+//! is logged; otherwise the registry's error is returned. Refusals (401, 403, 404) are always
 //! returned.
 //!
 //! # Cost of a warm read

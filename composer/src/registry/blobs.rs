@@ -1,5 +1,6 @@
-//! The blob verbs: HEAD and GET of a blob at a resolved route, and PUT (with mount) of a blob
-//! into a destination route, registry to registry or from memory.
+//! The blob verbs: HEAD and GET of a blob at a resolved route, and PUT (with mount) of a blob into
+//! a destination route, registry to registry or from memory (`docs/registry-protocol.md#blobs`,
+//! `docs/registry-protocol.md#cross-repository-mount`).
 //!
 //! A put from a route on the destination's registry first tries a cross-repository mount (`POST
 //! /v2/<dest>/blobs/uploads/?mount=<digest>&from=<source>`) with one token that carries `pull` on

@@ -1,4 +1,4 @@
-//! `WWW-Authenticate` parsing (RFC 7235), pure.
+//! `WWW-Authenticate` parsing (RFC 7235), pure (`docs/registry-protocol.md#challenges`).
 //!
 //! A registry tells a client how to authenticate with challenges such as
 //! `Bearer realm="https://auth.example/token",service="registry",scope="repository:app:pull"` or

@@ -1,6 +1,7 @@
 //! Turning what went wrong on the wire into composer [`Error`]s.
 //!
-//! Texts follow containers/image, because podman clients show them and some compare them:
+//! Texts follow containers/image, because podman clients show them and some compare them
+//! (`docs/go-compat.md#registry-error-texts`, `docs/go-compat.md#network-error-texts`):
 //! a registry's own words from its error body (`manifest unknown`, `unauthorized: authentication
 //! required`), and for transport failures Go's `net/http` words (`Get "https://h/v2/": dial tcp
 //! h: connect: connection refused`, `x509: ...`), which come from [`manifold_gocompat::nethttp`]

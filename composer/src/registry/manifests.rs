@@ -1,5 +1,6 @@
 //! The manifest verbs: HEAD, GET and PUT of a manifest at a resolved route, and the tag list
-//! that tells whether a repository exists.
+//! that tells whether a repository exists (`docs/registry-protocol.md#manifests`,
+//! `docs/registry-protocol.md#repository-existence`).
 
 use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
