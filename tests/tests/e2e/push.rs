@@ -1,9 +1,10 @@
-//! Push (§3.5, §3.7, §6.9): lists composed in manifold are pushed registry to registry by the
-//! podman 4.3.1 CLI, podman-py and raw HTTP, and every result is checked on the destination
+//! Push (`docs/libpod-api.md#manifest-push`, `docs/libpod-api.md#v3-push`,
+//! `docs/libpod-api.md#push-semantics`): lists composed in manifold are pushed registry to registry
+//! by the podman 4.3.1 CLI, podman-py and raw HTTP, and every result is checked on the destination
 //! registry by raw HTTP, independently of manifold: the index digest is the reported `Id` (or
 //! `--digestfile`), every child is there byte for byte by digest, every blob is there with its
-//! size. The registries' access logs show how the copy was made (mount, streamed copy, nothing
-//! at all on a re-push), and failed pushes leave the destination tag where it was.
+//! size. The registries' access logs show how the copy was made (mount, streamed copy, nothing at
+//! all on a re-push), and failed pushes leave the destination tag where it was.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -24,8 +25,8 @@ const V5: &str = "/v5.0.0/libpod";
 const V4: &str = "/v4.3.1/libpod";
 const V3: &str = "/v3.4.0/libpod";
 
-/// The query the podman 4.3.1 CLI sends for `manifest push --all --tls-verify=false` (§7.2),
-/// minus `quiet`.
+/// The query the podman 4.3.1 CLI sends for `manifest push --all --tls-verify=false`
+/// (`docs/libpod-api.md#podman-431-cli`), minus `quiet`.
 const CLI431: &str = "all=true&authfile=&compressionformat=&format=&password=&removesignatures=false&tlsVerify=false&username=";
 
 // ---------------------------------------------------------------------------------------------
@@ -212,10 +213,10 @@ fn streamed_error(http: &Client, name: &str, dest: &str, query: &str, what: &str
     e
 }
 
-/// Checks a ManifestPushReport stream (§3.5): every object has a string `Id` and only the keys
-/// `Id`, `stream`, `error`; none has all three empty; progress lines carry only `stream` (ending
-/// in a newline); the stream ends with exactly one terminator, `{"Id":"sha256:…"}` or
-/// `{"Id":"","error":"…"}`. Returns the progress texts and the outcome.
+/// Checks a ManifestPushReport stream (`docs/libpod-api.md#push-stream`): every object has a string
+/// `Id` and only the keys `Id`, `stream`, `error`; none has all three empty; progress lines carry
+/// only `stream` (ending in a newline); the stream ends with exactly one terminator,
+/// `{"Id":"sha256:…"}` or `{"Id":"","error":"…"}`. Returns the progress texts and the outcome.
 #[track_caller]
 fn read_reports(reports: &[Value]) -> (Vec<String>, Outcome) {
     assert!(!reports.is_empty(), "an empty push stream");
@@ -1304,9 +1305,10 @@ fn http_push_error_bodies_match_podman() {
     );
 }
 
-/// Source credentials in every header form podman clients use (§5). The source is a basic-auth
-/// registry manifold has no credentials for; each push goes to a fresh repository so it really
-/// reads the source.
+/// Source credentials in every header form podman clients use
+/// (`docs/registry-auth-headers.md#what-clients-send`). The source is a basic-auth registry
+/// manifold has no credentials for; each push goes to a fresh repository so it really reads the
+/// source.
 #[test]
 fn http_push_credentials_header_forms() {
     let src = Registry::start(RegistryAuth::basic("gina", "hdr-s3cret"));
