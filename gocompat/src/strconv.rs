@@ -6,10 +6,10 @@
 //! decoder accepts (podman-py sends `True`/`False`, the Go clients `true`/`false`).
 //!
 //! One documented approximation: Go decides what is printable with Unicode tables (680 ranges of
-//! non-printable code points). [`is_print`] knows every control, format, separator, private-use
-//! and non-character code point, but prints code points that are *unassigned* in Unicode as
-//! themselves where Go would write `\uXXXX`. No client parses these texts; the difference only
-//! shows for input nobody sends.
+//! non-printable code points). The private `is_print` knows every control, format, separator,
+//! private-use and non-character code point, but prints code points that are *unassigned* in
+//! Unicode as themselves where Go would write `\uXXXX`. No client parses these texts; the
+//! difference only shows for input nobody sends.
 
 /// Go's `strconv.Quote(s)`.
 pub fn quote(s: &str) -> String {

@@ -22,6 +22,8 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        // `[tls]` is the TOML section's name in the help text, not a rustdoc link.
+        #[allow(rustdoc::broken_intra_doc_links)]
         /// Where to listen: unix:///path.sock, tcp://HOST:PORT or tls://HOST:PORT (certificate
         /// from the configuration's [tls]); repeatable. Replaces the configuration's listeners.
         #[arg(long, value_name = "URI")]

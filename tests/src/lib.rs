@@ -9,6 +9,15 @@
 //! The composer's own tests use none of those processes: they run against [`fake_registry`], an
 //! in-process registry with fault hooks, and the harness refuses to start a real registry for them.
 //!
+//! The main types and how a test uses them: [`ImageSpec`] describes a synthetic image and the
+//! [`fixtures`] build it in memory and push it, through [`regclient::RegClient`], into a
+//! [`Registry`] (or seed it into a [`fake_registry::FakeRegistry`]), giving a [`PushedImage`] or
+//! [`PushedIndex`] with the exact bytes and digests. The test starts a [`Manifold`] in front of
+//! those registries, drives it with [`podman_remote`], [`run_podman_py`] or [`http::Client`], and
+//! checks the outcome on the registries themselves: manifests and blobs read back by the
+//! fixtures, and what reached a registry from its access log ([`registry::AccessLine`]) or the
+//! fake registry's record of requests.
+//!
 //! Modules:
 //! - [`registry`]: a CNCF distribution registry (plain, basic auth or token auth) and its access log.
 //! - [`fake_registry`]: an in-process registry with fault hooks, for the composer's tests (no
