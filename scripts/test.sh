@@ -7,6 +7,9 @@ scripts/setup-debian.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 # Every declared dependency must be named by the code that declares it (fast, no build).
 python3 scripts/check-deps.py
+# Every citation of docs/ resolves to a file and heading, and nothing cites what is not in the
+# repository (fast, no build).
+python3 scripts/check-docs.py
 # The end-to-end tests start the manifold binary, so it is built first.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast "$@"

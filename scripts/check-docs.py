@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Fails when a citation of the repository's docs does not resolve, or a source cites what is not
+in the repository.
+
+The repository must stand alone: code and docs cite `docs/FILE.md#anchor`, never the sections of
+an outside specification, its capture or trace files, or paths outside the checkout.
+
+- Every `docs/FILE.md` or `docs/FILE.md#anchor` named in a source, script, manifest or Markdown
+  file must exist, and its anchor must be a heading of that file (GitHub's anchor rules).
+- Every relative Markdown link (`[text](path#anchor)`, `[text](#anchor)`) must resolve to a file
+  inside the repository, and its anchor to a heading there.
+- Outside `docs/`, no file may cite the outside specification: its section numbers, its name,
+  its `captures/` and `traces/` files, "the wire spec", or a path into `../shared`.
+"""
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SELF = pathlib.Path(__file__).resolve()
+
+CHECKED_SUFFIXES = {".rs", ".md", ".toml", ".sh", ".py"}
+SKIPPED_DIRS = {".git", "target", ".venv", "run", "node_modules"}
+
+# Citations of the outside specification. The section sign and bare section numbers
+# (`(3.4)`, `(6.3)`, `// 6.3:`, `// 7.1:`) are the forms the old comments used.
+OUTSIDE_CITATIONS = re.compile(
+    r"\u00a7|captures/|traces/|libpod-manifest-api|wire spec|\((3|6)\.[0-9]\)"
+    r"|// (6\.3|7\.1)|\.\./shared"
+)
+DOCS_CITATION = re.compile(r"(?<![\w./-])docs/([\w.-]+\.md)(?:#([\w-]+))?")
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def checked_files():
+    for path in sorted(ROOT.rglob("*")):
+        rel = path.relative_to(ROOT)
+        if any(part in SKIPPED_DIRS for part in rel.parts[:-1]):
+            continue
+        if path.is_file() and path.suffix in CHECKED_SUFFIXES and path != SELF:
+            yield path
+
+
+def github_anchor(heading_text):
+    """The anchor GitHub gives a heading: its text without Markdown, lower-cased, with
+    everything but word characters, spaces and hyphens removed, and spaces made hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading_text)  # links keep their text
+    text = text.replace("`", "").replace("*", "")
+    text = re.sub(r"[^\w\- ]", "", text.lower())
+    return text.replace(" ", "-")
+
+
+_anchors = {}
+
+
+def anchors_of(markdown_path):
+    """Every anchor of a Markdown file, with GitHub's `-1`, `-2` suffixes for repeated headings."""
+    if markdown_path not in _anchors:
+        found, seen, in_fence = set(), {}, False
+        for line in markdown_path.read_text().splitlines():
+            if FENCE.match(line):
+                in_fence = not in_fence
+                continue
+            m = None if in_fence else HEADING.match(line)
+            if m:
+                base = github_anchor(m.group(2))
+                n = seen.get(base, 0)
+                seen[base] = n + 1
+                found.add(base if n == 0 else f"{base}-{n}")
+        _anchors[markdown_path] = found
+    return _anchors[markdown_path]
+
+
+def check_target(target, anchor):
+    """What is wrong with a cited file and anchor, or None."""
+    try:
+        target.relative_to(ROOT)
+    except ValueError:
+        return "points outside the repository"
+    if not target.exists():
+        return "names a file that does not exist"
+    if anchor and target.suffix == ".md" and anchor not in anchors_of(target):
+        return f"names an anchor {target.name} has no heading for"
+    return None
+
+
+def problems_in(path):
+    rel = path.relative_to(ROOT)
+    in_docs = rel.parts[0] == "docs"
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        where = f"{rel}:{number}"
+        if not in_docs:
+            m = OUTSIDE_CITATIONS.search(line)
+            if m:
+                yield f"{where}: cites something outside the repository ({m.group(0)!r}); cite docs/ or state the fact"
+        elif "../shared" in line:
+            yield f"{where}: points outside the repository (../shared)"
+        for m in DOCS_CITATION.finditer(line):
+            problem = check_target((ROOT / "docs" / m.group(1)).resolve(), m.group(2))
+            if problem:
+                yield f"{where}: {m.group(0)} {problem}"
+        if path.suffix == ".md":
+            for m in MARKDOWN_LINK.finditer(line):
+                link = m.group(1)
+                if re.match(r"^[a-z][a-z0-9+.-]*:", link):  # http:, https:, mailto:
+                    continue
+                file_part, _, anchor = link.partition("#")
+                target = (path.parent / file_part).resolve() if file_part else path
+                problem = check_target(target, anchor)
+                if problem:
+                    yield f"{where}: link {link} {problem}"
+
+
+def main():
+    problems = [p for path in checked_files() for p in problems_in(path)]
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
