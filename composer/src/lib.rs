@@ -1,7 +1,7 @@
 //! manifold's domain: manifest lists, the registries their images live in, the list store, and
 //! push. Nothing here knows HTTP servers or libpod wire quirks: the proxy (`manifold-proxy`)
-//! turns podman's requests into calls of [`service::Composer`] and podman's answers out of what
-//! comes back.
+//! turns podman's requests into calls of [`service::Composer`] and shapes podman's answers from
+//! what comes back.
 //!
 //! The main types, in the order a request meets them:
 //!
@@ -16,8 +16,8 @@
 //!   verb (manifest head/get/put, blob head/get/put with cross-repository mount) on a resolved
 //!   [`registry::Route`] (allow-list, rewrites, mirrors, TLS, the credential per place). The
 //!   client sends every request through its transport layers: log, scheme, auth, retry.
-//! - [`push`]: a pure [`push::plan`], then [`push::execute`], which reports every step as a
-//!   typed [`push::events::PushEvent`].
+//! - [`push`]: a pure [`push::plan`], then [`push::execute`], which reports every step, and
+//!   every retry the transport's retry loop makes for it, as a typed [`push::events::PushEvent`].
 //! - Vocabulary: [`reference`](mod@reference) (image references and list names), [`oci`] (media
 //!   types, descriptors, platforms, exact manifest bytes), [`credentials`] (what a client sent),
 //!   and [`Error`], whose [`ErrorKind`] the proxy maps to a status.

@@ -1,9 +1,29 @@
-//! The typed configuration of manifold.
+//! The typed configuration of manifold, and who may do what with it.
 //!
-//! One TOML file plus command-line overrides become one [`Config`]. Validation happens here,
-//! once, and errors name the file, the key and what is wrong. With no file at all the defaults
-//! make `manifold serve` useful for one user on one machine: a loopback TCP listener, a unix
-//! socket, a data directory, and anonymous access to any registry.
+//! Data flow: the TOML text is parsed into a [`FileConfig`] ([`parse_file`]: every key optional,
+//! unknown keys refused); [`Config::load`] (or [`Config::from_file`]) applies the command line's
+//! [`Overrides`] and the defaults, which depend on the [`Environment`] (who runs manifold, its
+//! directories, the variables `password_env` names), and validates everything once. The result
+//! is one [`Config`] that the composer and the proxy share read-only; a problem is a
+//! [`ConfigError`] naming the file, the key and what to fix. With no file at all the defaults make
+//! `manifold serve` useful for one user on one machine: a loopback TCP listener, a unix socket, a
+//! data directory, and anonymous access to any registry.
+//!
+//! The main types:
+//!
+//! - [`Config`]: the listeners ([`Listen`], `[tls]` as [`TlsFiles`], the unix socket's mode and
+//!   [`SocketGroup`]), the [`Backend`], the data directory, [`Limits`], [`PushSettings`], the
+//!   [`Cache`], and the registries.
+//! - [`RegistryEntry`]: a `[[registry]]` entry (location, prefix rewrite, [`Mirror`]s, TLS, and
+//!   [`RegistryCredentials`], whose secrets are [`Secret`]s that never print).
+//! - [`policy`]: the [`Identity`](policy::Identity) the proxy establishes from a connection, the
+//!   `[[policy]]` rules, and the [`Policy`](policy::Policy) that turns an identity into a
+//!   [`Grant`](policy::Grant): where it may pull and push, which lists it sees, whether the
+//!   configured credentials serve it. Everything there fails closed.
+//! - Values written as text: [`DurationText`] (`"30s"`) and [`ByteSize`] (`"16MiB"`).
+//!
+//! Nothing here does network I/O or runs credential helpers: the composer applies the
+//! registries and the policy, the proxy the listeners.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

@@ -1,5 +1,6 @@
 //! The registry client: the parts of the OCI distribution API manifold needs, as one method per
-//! verb on a resolved place.
+//! verb on a resolved place. `docs/registry-protocol.md` describes that part of the API as
+//! manifold uses it.
 //!
 //! # Resolve once, then act
 //!

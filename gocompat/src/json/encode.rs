@@ -6,7 +6,7 @@
 //! escapes U+2028 and U+2029, and, with HTML escaping on (the default of `json.Encoder`, turned
 //! off by podman's `WriteJSON` but not by the push stream), `<`, `>` and `&`. No client decodes
 //! these escapes differently from the characters; they keep manifold's bodies byte-identical to
-//! podman's, which is how the wire format is checked against captures of podman itself.
+//! podman's, which is how the wire format is checked against bodies recorded from podman itself.
 
 use std::io;
 

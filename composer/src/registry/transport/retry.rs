@@ -1,4 +1,5 @@
-//! The retry layer: the one loop that tries a failed registry operation again.
+//! The retry layer: the one loop that tries a failed registry operation again
+//! (`docs/registry-protocol.md#retries`).
 //!
 //! Transient failures are retried: connection errors (refused, reset, closed early, timeouts),
 //! `408`, `429` and `5xx`. The first retry waits `push.retry_backoff_ms`, each further one twice

@@ -1,4 +1,5 @@
-//! The scheme layer: where a registry's API is, learnt by a ping.
+//! The scheme layer: where a registry's API is, learnt by a ping
+//! (`docs/registry-protocol.md#ping-and-scheme`).
 //!
 //! The first request to a registry pings `GET /v2/`, as containers/image does, to learn which
 //! scheme works and how the registry wants to be authenticated (its `WWW-Authenticate`

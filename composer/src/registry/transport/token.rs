@@ -1,4 +1,5 @@
-//! Bearer tokens: fetching them from a registry's token server and caching them.
+//! Bearer tokens: fetching them from a registry's token server and caching them
+//! (`docs/registry-protocol.md#token-flow`).
 //!
 //! A token is cached per (registry, set of scopes, credential identity) until shortly before it
 //! expires. The identity is a salted hash of the credential, so the cache never holds a
