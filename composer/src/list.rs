@@ -1,5 +1,5 @@
 //! The manifest-list model and its pure operations: add, remove, annotate, and serialise with
-//! podman's media-type rule (`libpod-manifest-api.md` §6.3–6.8).
+//! podman's media-type rule (`docs/libpod-api.md#list-semantics`).
 //!
 //! A [`ManifestList`] is both the in-memory model and the record the store writes to disk. It
 //! holds one view of every instance (podman keeps a Docker view and an OCI view side by side);
@@ -105,7 +105,8 @@ pub struct Instance {
     pub source: Option<String>,
 }
 
-/// Overrides and annotations for one instance (`manifest add`/`annotate` options, §6.3, §6.5).
+/// Overrides and annotations for one instance (`manifest add`/`annotate` options,
+/// `docs/libpod-api.md#adding-an-image`, `docs/libpod-api.md#annotate-targets`).
 ///
 /// Empty values mean "not set", as in podman: `Some("")` and `Some(vec![])` change nothing,
 /// except that a non-empty `arch` always sets the variant too, clearing it when `variant` is
@@ -262,13 +263,14 @@ impl ManifestList {
     }
 
     /// Adds an entry at the end. An entry with the same digest is removed first, so re-adding
-    /// moves it to the end and drops its earlier annotations and overrides (§6.3).
+    /// moves it to the end and drops its earlier annotations and overrides
+    /// (`docs/libpod-api.md#adding-an-image`).
     pub fn add_instance(&mut self, instance: Instance) {
         self.instances.retain(|i| i.digest != instance.digest);
         self.instances.push(instance);
     }
 
-    /// Removes the entry with this digest (§6.8).
+    /// Removes the entry with this digest (`docs/libpod-api.md#removing-an-instance`).
     ///
     /// Error (kind [`ErrorKind::InstanceNotFound`]): message
     /// `no instance matching digest "<d>" found in manifest list: file does not exist`, cause
@@ -290,7 +292,8 @@ impl ManifestList {
     }
 
     /// Applies overrides and annotations to the entry with this digest, as c/common's
-    /// `AnnotateInstance` does (§6.3, §6.5): os, os.version, features, arch; the variant whenever
+    /// `AnnotateInstance` does (`docs/libpod-api.md#adding-an-image`,
+    /// `docs/libpod-api.md#annotate-targets`): os, os.version, features, arch; the variant whenever
     /// arch or variant is set (so a new arch without a variant clears it); annotations merged.
     ///
     /// An update that changes nothing succeeds even for an unknown digest (podman checks the
@@ -344,7 +347,8 @@ impl ManifestList {
         Ok(())
     }
 
-    /// Merges index annotations and, when given, replaces the subject (§6.5, §6.6).
+    /// Merges index annotations and, when given, replaces the subject
+    /// (`docs/libpod-api.md#annotate-targets`, `docs/libpod-api.md#index-subject`).
     pub fn annotate_index(
         &mut self,
         annotations: &BTreeMap<String, String>,
@@ -357,7 +361,7 @@ impl ManifestList {
         }
     }
 
-    /// podman's `preferOCI` (§6.7).
+    /// podman's `preferOCI` (`docs/libpod-api.md#list-media-type`).
     fn prefers_oci(&self) -> bool {
         if set(&self.artifact_type).is_some()
             || self.subject.is_some()
@@ -376,7 +380,8 @@ impl ManifestList {
         !self.instances.is_empty()
     }
 
-    /// The format the list is stored, inspected and (without `format`) pushed as (§6.7).
+    /// The format the list is stored, inspected and (without `format`) pushed as
+    /// (`docs/libpod-api.md#list-media-type`).
     pub fn format(&self) -> ListFormat {
         if self.prefers_oci() {
             ListFormat::Oci
@@ -394,7 +399,8 @@ impl ManifestList {
     }
 
     /// Whether podman would still show the entries' Docker `features`: only while the list is
-    /// stored as a Docker list. Inspect should hide them otherwise (§6.7, "features are lost").
+    /// stored as a Docker list. Inspect should hide them otherwise: once podman saved a list as an
+    /// OCI index, its features are gone for good (`docs/libpod-api.md#list-media-type`).
     pub fn shows_features(&self) -> bool {
         self.format() == ListFormat::Docker
     }

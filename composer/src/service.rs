@@ -1,5 +1,7 @@
-//! The `Composer` facade the proxy calls: create, add, annotate, remove, inspect, exists and
-//! delete, built from the catalog (lists), the registry client (reads) and the pure list model.
+//! The `Composer` facade the proxy calls: create, add, annotate, remove, inspect, exists, delete
+//! and push ([`Composer::authorize_push`], then [`Composer::push`]), built from the catalog
+//! (lists), the manifest cache over the registry client (reads, and the push's writes), the pure
+//! list model and the push executor.
 //!
 //! Registry reads happen before a list is locked, so slow registries never hold up other
 //! clients of the same list, and a request whose reads fail changes nothing.
@@ -507,7 +509,8 @@ impl Composer {
         Ok(Fetched { instances, subject })
     }
 
-    /// The instances one image reference contributes to a list (6.3).
+    /// The instances one image reference contributes to a list
+    /// (`docs/libpod-api.md#adding-an-image`).
     async fn instances_of(
         &self,
         image: &str,
@@ -553,7 +556,8 @@ impl Composer {
             let mut inst = Instance::from_entry(&d, Some(source));
             let platform = &mut inst.platform;
             if platform.os.is_empty() || platform.architecture.is_empty() {
-                // 6.3: missing os or architecture comes from the instance's own config.
+                // As podman does for an instance picked from a list: a missing os or architecture
+                // comes from the instance's own config.
                 let child = route.with_digest(&d.digest);
                 let child_raw = self.registry.manifest_get(&child).await?;
                 // A nested list has no config to take a platform from.
@@ -575,7 +579,8 @@ impl Composer {
         Ok(out)
     }
 
-    /// The instance for a single-image manifest: platform from its config (6.3).
+    /// The instance for a single-image manifest: platform from its config
+    /// (`docs/libpod-api.md#adding-an-image`).
     async fn image_instance(&self, route: &Route, raw: &RawManifest) -> Result<Instance> {
         let manifest = raw.image_manifest()?;
         let platform = self.config_platform(route, &manifest).await?;
@@ -611,7 +616,8 @@ impl Composer {
         Ok(ImageConfig::parse(&blob)?.platform())
     }
 
-    /// The descriptor of the manifest `reference` names, for an index subject (6.6).
+    /// The descriptor of the manifest `reference` names, for an index subject
+    /// (`docs/libpod-api.md#index-subject`).
     async fn subject_descriptor(
         &self,
         reference: &str,
@@ -670,8 +676,8 @@ impl Fetched {
     }
 }
 
-/// Applies fetched instances and the add options to a list (6.3): each image's instances are
-/// added; the overrides apply to the first instance of each image.
+/// Applies fetched instances and the add options to a list (`docs/libpod-api.md#adding-an-image`):
+/// each image's instances are added; the overrides apply to the first instance of each image.
 fn apply_add(
     list: &mut ManifestList,
     fetched: &Fetched,
@@ -701,7 +707,8 @@ fn apply_add(
     Ok(())
 }
 
-/// Annotates the index itself: per-instance fields are errors there (3.4).
+/// Annotates the index itself: per-instance fields are errors there
+/// (`docs/libpod-api.md#manifest-annotate`).
 fn annotate_index(
     list: &mut ManifestList,
     opts: &AnnotateOptions,
@@ -728,7 +735,8 @@ fn annotate_index(
     Ok(())
 }
 
-/// Annotates one instance: index-level fields are errors there (3.4).
+/// Annotates one instance: index-level fields are errors there
+/// (`docs/libpod-api.md#manifest-annotate`).
 fn annotate_instance(list: &mut ManifestList, digest: &str, opts: &AnnotateOptions) -> Result<()> {
     if !opts.index_annotations.is_empty() {
         return Err(Error::new(

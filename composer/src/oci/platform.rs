@@ -95,7 +95,7 @@ impl ImageConfig {
     }
 }
 
-/// Go's name for the architecture manifold runs on (`GOARCH`).
+/// Go's name for the architecture manifold runs on (`GOARCH`, `docs/go-compat.md#goarch-names`).
 ///
 /// Not oci-spec's `Arch::default()`, which spells x86, loongarch64 and little-endian mips64 the
 /// Rust way (`x86`, `loongarch64`, `mips64`) where Go says `386`, `loong64` and `mips64le`.
