@@ -2,32 +2,36 @@
 """Fails when a citation of the repository's docs does not resolve, or a source cites what is not
 in the repository.
 
-The repository must stand alone: code and docs cite `docs/FILE.md#anchor`, never the sections of
-an outside specification, its capture or trace files, or paths outside the checkout.
+The repository must stand alone: code and docs cite `docs/<file>.md#<anchor>`, never the
+sections of an outside specification, its capture or trace files, or paths outside the checkout.
 
-- Every `docs/FILE.md` or `docs/FILE.md#anchor` named in a source, script, manifest or Markdown
-  file must exist, and its anchor must be a heading of that file (GitHub's anchor rules).
+- Every `docs/<file>.md` or `docs/<file>.md#<anchor>` named in a source, script, manifest or
+  Markdown file must exist, and its anchor must be a heading of that file (GitHub's anchor
+  rules).
 - Every relative Markdown link (`[text](path#anchor)`, `[text](#anchor)`) must resolve to a file
   inside the repository, and its anchor to a heading there.
-- Outside `docs/`, no file may cite the outside specification: its section numbers, its name,
-  its `captures/` and `traces/` files, "the wire spec", or a path into `../shared`.
+- Outside `docs/`, no file may cite the outside specification: its section signs and bare
+  section numbers, its file name, its capture and trace files, or the shared directory next to
+  the checkout; inside `docs/`, nothing may point into that directory.
 """
 import pathlib
 import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SELF = pathlib.Path(__file__).resolve()
 
 CHECKED_SUFFIXES = {".rs", ".md", ".toml", ".sh", ".py"}
 SKIPPED_DIRS = {".git", "target", ".venv", "run", "node_modules"}
 
-# Citations of the outside specification. The section sign and bare section numbers
-# (`(3.4)`, `(6.3)`, `// 6.3:`, `// 7.1:`) are the forms the old comments used.
+# Citations of the outside specification: the section sign, bare section numbers in parentheses
+# or after `//` (the forms the old comments used), the spec's file name, its capture and trace
+# directories, the spec's nickname, and the shared directory. Each is spelled so that this file
+# does not match it, and is checked like every other.
 OUTSIDE_CITATIONS = re.compile(
-    r"\u00a7|captures/|traces/|libpod-manifest-api|wire spec|\((3|6)\.[0-9]\)"
-    r"|// (6\.3|7\.1)|\.\./shared"
+    r"\u00a7|[c]aptures/|[t]races/|libpod-manifest-[a]pi|wire [s]pec|\((3|6)\.[0-9]\)"
+    r"|// (6\.3|7\.1)|[.][.]/shared"
 )
+SHARED_DIRECTORY = re.compile(r"[.][.]/shared")
 DOCS_CITATION = re.compile(r"(?<![\w./-])docs/([\w.-]+\.md)(?:#([\w-]+))?")
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -39,7 +43,7 @@ def checked_files():
         rel = path.relative_to(ROOT)
         if any(part in SKIPPED_DIRS for part in rel.parts[:-1]):
             continue
-        if path.is_file() and path.suffix in CHECKED_SUFFIXES and path != SELF:
+        if path.is_file() and path.suffix in CHECKED_SUFFIXES:
             yield path
 
 
@@ -94,9 +98,12 @@ def problems_in(path):
         if not in_docs:
             m = OUTSIDE_CITATIONS.search(line)
             if m:
-                yield f"{where}: cites something outside the repository ({m.group(0)!r}); cite docs/ or state the fact"
-        elif "../shared" in line:
-            yield f"{where}: points outside the repository (../shared)"
+                yield (
+                    f"{where}: cites something outside the repository ({m.group(0)!r}); "
+                    "cite docs/ or state the fact"
+                )
+        elif SHARED_DIRECTORY.search(line):
+            yield f"{where}: points outside the repository, into the shared directory"
         for m in DOCS_CITATION.finditer(line):
             problem = check_target((ROOT / "docs" / m.group(1)).resolve(), m.group(2))
             if problem:
