@@ -14,7 +14,7 @@ use super::outcome::all_or_first_error;
 use crate::exchange::{Reply, Request};
 use crate::libpod::modify_options::{decode_add_options, decode_modify_options};
 use crate::libpod::params::{
-    credentials, instance_update, is_form_encoded, merge_annotations, subject, tls_verify_strict,
+    add_options, credentials, instance_update, is_form_encoded, tls_verify_strict,
 };
 use crate::libpod::query::Query;
 use crate::libpod::response::{self, ErrorModel, ManifestModifyReport};
@@ -46,39 +46,18 @@ pub(super) async fn modify(
     let id = composer
         .resolve_for(name, grant)
         .map_err(|e| error_model(Failure::Lookup, &e))?;
-    let annotations = merge_annotations(
-        &opts.annotation,
-        &opts.annotations,
-        "Annotation",
-        "Annotations",
-    )?;
-    let index_annotations = merge_annotations(
-        &opts.index_annotation,
-        &opts.index_annotations,
-        "IndexAnnotation",
-        "IndexAnnotations",
-    )?;
+    let add = add_options(&opts)?;
     let tls_verify = tls_verify_strict(&Query::parse(&req.query))?;
     let access = RegistryAccess::new(credentials(&req.headers, &url)?, tls_verify, grant.clone());
-    let instance = instance_update(&opts, annotations);
-    let subject = subject(&opts);
     let outcome = match opts.operation.to_ascii_lowercase().as_str() {
-        "update" => {
-            let add = AddOptions {
-                all: opts.all,
-                instance,
-                index_annotations,
-                subject,
-            };
-            composer.add(&id, &opts.images, &add, &access).await
-        }
+        "update" => composer.add(&id, &opts.images, &add, &access).await,
         "remove" => composer.remove(&id, &opts.images, grant).await,
         "annotate" => {
             let annotate = AnnotateOptions {
-                instance,
+                instance: add.instance,
                 os_features: opts.os_features.clone(),
-                index_annotations,
-                subject,
+                index_annotations: add.index_annotations,
+                subject: add.subject,
             };
             composer
                 .annotate(&id, &opts.images, &annotate, &access)

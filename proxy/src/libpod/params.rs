@@ -82,7 +82,7 @@ pub fn push_credentials(
 /// Merges the slice (`k=v` entries) and map forms of annotations; both at once is an error
 /// (checked before anything else of the pair). `slice_name` and `map_name` are the Go field
 /// names the error quotes.
-pub fn merge_annotations(
+fn merge_annotations(
     slice: &[String],
     map: &BTreeMap<String, String>,
     slice_name: &str,
@@ -116,7 +116,8 @@ pub fn instance_update(
     }
 }
 
-/// The add options of a create body: both annotation pairs merged, the subject if set.
+/// The add options of a modify body (modify's own, or create's): both annotation pairs merged,
+/// the subject if set.
 pub fn add_options(body: &ModifyOptions) -> Result<AddOptions, ErrorModel> {
     let annotations = merge_annotations(
         &body.annotation,
@@ -134,13 +135,8 @@ pub fn add_options(body: &ModifyOptions) -> Result<AddOptions, ErrorModel> {
         all: body.all,
         instance: instance_update(body, annotations),
         index_annotations,
-        subject: subject(body),
+        subject: Some(body.subject.clone()).filter(|s| !s.is_empty()),
     })
-}
-
-/// The body's `subject`, when set.
-pub fn subject(body: &ModifyOptions) -> Option<String> {
-    Some(body.subject.clone()).filter(|s| !s.is_empty())
 }
 
 /// Push's `format`: `oci`; `v2s2` or `docker`; `""` for the list's own type (`None`).
