@@ -297,15 +297,25 @@ fn body_too_large(max: u64) -> Reply {
     .into()
 }
 
-/// The headers every local answer starts with, as podman's service sends them, the
-/// request's `X-Reference-Id` echoed.
-fn standard_headers(session: &Session) -> Vec<(String, String)> {
+/// The response header of a local answer: `status`, the headers every local answer starts
+/// with (as podman's service sends them, the request's `X-Reference-Id` echoed), then `headers`,
+/// with room for one more (the body's framing).
+fn response_header(
+    session: &Session,
+    status: u16,
+    headers: Vec<(String, String)>,
+) -> Result<ResponseHeader> {
     let reference_id = session
         .req_header()
         .headers
         .get("X-Reference-Id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    response::standard_headers(reference_id.as_deref())
+    let headers = [response::standard_headers(reference_id.as_deref()), headers].concat();
+    let mut resp = ResponseHeader::build(status, Some(headers.len() + 1))?;
+    for (k, v) in headers {
+        resp.insert_header(k, v)?;
+    }
+    Ok(resp)
 }
 
 /// Writes a complete reply, the standard headers first.
@@ -315,11 +325,7 @@ async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
         headers,
         body,
     } = reply;
-    let headers = [standard_headers(session), headers].concat();
-    let mut resp = ResponseHeader::build(status, Some(headers.len() + 1))?;
-    for (k, v) in headers {
-        resp.insert_header(k, v)?;
-    }
+    let mut resp = response_header(session, status, headers)?;
     let has_body = !body.is_empty() && session.req_header().method != http::Method::HEAD;
     if status != 204 && status != 304 {
         resp.insert_header("Content-Length", body.len().to_string())?;
@@ -340,11 +346,7 @@ async fn write_stream(
     headers: Vec<(String, String)>,
     mut body: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> Result<()> {
-    let headers = [standard_headers(session), headers].concat();
-    let mut resp = ResponseHeader::build(200, Some(headers.len() + 1))?;
-    for (k, v) in headers {
-        resp.insert_header(k, v)?;
-    }
+    let mut resp = response_header(session, 200, headers)?;
     // Explicit chunked framing keeps the connection reusable (a close-delimited body would not).
     resp.insert_header("Transfer-Encoding", "chunked")?;
     session.write_response_header(Box::new(resp), false).await?;
