@@ -43,3 +43,14 @@ pub fn digests(doc: &Value) -> Vec<String> {
         .map(|e| e["digest"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+/// The command prefix that runs a program as `uid`/`gid` without supplementary groups: another
+/// user of the machine, as the kernel sees it.
+pub fn setpriv(uid: u32, gid: u32) -> Vec<String> {
+    vec![
+        "setpriv".into(),
+        format!("--reuid={uid}"),
+        format!("--regid={gid}"),
+        "--clear-groups".into(),
+    ]
+}

@@ -14,6 +14,8 @@ use manifold_tests::podman::{podman_bin, Podman};
 use manifold_tests::process::IsolatedEnv;
 use manifold_tests::{ImageSpec, Manifold, ManifoldOptions, Output, Registry, RegistryAuth};
 
+use crate::common::setpriv;
+
 /// The other local user (`nobody`/`nogroup`).
 const NOBODY: u32 = 65534;
 
@@ -21,17 +23,10 @@ const NOBODY: u32 = 65534;
 fn podman_as_nobody(url: &str, args: &[&str]) -> Output {
     let env = IsolatedEnv::new();
     chown_tree(env.path(), NOBODY);
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        format!("--reuid={NOBODY}"),
-        format!("--regid={NOBODY}"),
-        "--clear-groups".into(),
-        podman_bin(),
-        "--remote".into(),
-        "--url".into(),
-        url.into(),
-    ])
-    .args(args);
+    let mut argv = setpriv(NOBODY, NOBODY);
+    argv.extend([podman_bin(), "--remote".into(), "--url".into(), url.into()]);
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).args(args);
     env.apply(&mut cmd);
     Output::of(&mut cmd)
 }

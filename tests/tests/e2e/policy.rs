@@ -15,22 +15,12 @@ use manifold_tests::process::{free_port, wait_until};
 use manifold_tests::{Manifold, ManifoldOptions, Registry};
 use serde_json::{json, Value};
 
-use crate::common::{esc, insecure_entry};
+use crate::common::{esc, insecure_entry, setpriv};
 
 const V5: &str = "/v5.0.0/libpod";
 
 /// The user and group the second unix-socket identity runs as (`nobody`/`nogroup`).
 const NOBODY: u32 = 65534;
-
-/// The command prefix that runs a program as `uid`/`gid` without supplementary groups.
-fn setpriv(uid: u32, gid: u32) -> Vec<String> {
-    vec![
-        "setpriv".into(),
-        format!("--reuid={uid}"),
-        format!("--regid={gid}"),
-        "--clear-groups".into(),
-    ]
-}
 
 /// One HTTP answer as `curl` saw it.
 #[derive(Debug)]
