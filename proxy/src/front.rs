@@ -130,10 +130,13 @@ impl ProxyHttp for Front {
         // The policy is evaluated here, once; the answer below reuses it.
         let policy = self.app.policy_for(&identity);
         // Identities without a rule reach nothing, the backend included: they get the 403 below.
-        let may_forward = self.backend.is_some() && policy.is_ok();
-        if may_forward
-            && (route == Route::Forward || self.app.should_forward(&route, query, &policy))
-        {
+        let forward = match (&self.backend, &policy) {
+            (Some(_), Ok(grant)) => {
+                route == Route::Forward || self.app.should_forward(&route, query, grant)
+            }
+            _ => false,
+        };
+        if forward {
             ctx.forwarded = true;
             return Ok(false);
         }

@@ -108,14 +108,9 @@ impl App {
     }
 
     /// True when a request on a local route belongs to the backend: `images/remove` of names
-    /// that are not manifold's lists and without `lookupmanifest`.
-    /// `query` is the raw query and `policy` what [`App::policy_for`] the identity said.
-    pub fn should_forward(
-        &self,
-        route: &Route,
-        query: &str,
-        policy: &Result<Grant, Denial>,
-    ) -> bool {
+    /// that are not manifold's lists (for `grant`'s identity) and without `lookupmanifest`.
+    /// `query` is the raw query.
+    pub fn should_forward(&self, route: &Route, query: &str, grant: &Grant) -> bool {
         let Route::ImagesRemove { .. } = route else {
             return false;
         };
@@ -124,9 +119,6 @@ impl App {
             return false;
         }
         // A list the client may not see is not one of manifold's lists for it.
-        let Ok(grant) = policy else {
-            return false;
-        };
         let names = q.strings("images");
         names.is_empty()
             || names
