@@ -8,8 +8,6 @@ use std::path::PathBuf;
 /// What the defaults depend on: who runs manifold and the XDG directories.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
-    /// Running as root.
-    pub is_root: bool,
     /// manifold's effective user ID. Without `[[policy]]` the configured registry credentials
     /// serve this user and root only; `None` (not known) leaves them to root.
     pub euid: Option<u32>,
@@ -32,15 +30,18 @@ impl Environment {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let euid = nix::unistd::geteuid().as_raw();
         Environment {
-            is_root: euid == 0,
-            euid: Some(euid),
+            euid: Some(nix::unistd::geteuid().as_raw()),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
             vars: None,
         }
+    }
+
+    /// Running as root (effective user ID 0); the defaults then use system-wide paths.
+    pub fn is_root(&self) -> bool {
+        self.euid == Some(0)
     }
 
     /// The value of environment variable `name`, if it is set and valid UTF-8.

@@ -569,7 +569,7 @@ pub fn parse_file(text: &str, source: &str) -> Result<FileConfig, ConfigError> {
 }
 
 fn default_listeners(env: &Environment) -> Vec<Listen> {
-    let socket = if env.is_root {
+    let socket = if env.is_root() {
         PathBuf::from("/run/manifold/manifold.sock")
     } else {
         env.xdg_runtime_dir
@@ -582,7 +582,7 @@ fn default_listeners(env: &Environment) -> Vec<Listen> {
 }
 
 fn default_data_dir(env: &Environment) -> PathBuf {
-    if env.is_root {
+    if env.is_root() {
         return PathBuf::from("/var/lib/manifold");
     }
     env.xdg_data_home

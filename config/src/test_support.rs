@@ -8,7 +8,6 @@ use crate::{parse_file, Config, ConfigError, Environment, Overrides};
 /// A non-root user's environment whose variables are exactly `vars`.
 pub(crate) fn env_with(vars: &[(&str, &str)]) -> Environment {
     Environment {
-        is_root: false,
         euid: Some(1000),
         xdg_runtime_dir: Some("/run/user/1000".into()),
         xdg_data_home: Some("/home/u/.data".into()),

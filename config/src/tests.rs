@@ -21,7 +21,6 @@ fn defaults_for_a_user_and_for_root() {
     );
     assert_eq!(c.data_dir, PathBuf::from("/home/u/.data/manifold"));
     let root = Environment {
-        is_root: true,
         euid: Some(0),
         ..env_user()
     };
