@@ -376,7 +376,9 @@ pub fn service_and_scopes(params: &[(String, String)]) -> (Option<String>, Vec<S
     (service, scopes)
 }
 
-fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
+/// The user and password of a `Basic` authorization (the scheme in any case, as Go's
+/// `Request.BasicAuth` reads it).
+pub(crate) fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
     let v = authorization?.trim();
     let (scheme, rest) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -450,14 +452,19 @@ fn handle(
     (200, body.to_string())
 }
 
+/// The type, name and comma-separated actions of a `type:name:actions` scope; the name may
+/// itself hold `:` (`repository:host:5000/app:pull`).
+pub(crate) fn split_scope(scope: &str) -> Option<(&str, &str, &str)> {
+    let (typ, rest) = scope.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    Some((typ, name, actions))
+}
+
 /// Turns `type:name:actions` scopes into JWT `access` entries (merging actions per resource).
 fn access_entries(scopes: &[String]) -> Vec<serde_json::Value> {
     let mut out: Vec<(String, String, Vec<String>)> = vec![];
     for scope in scopes {
-        let Some((typ, rest)) = scope.split_once(':') else {
-            continue;
-        };
-        let Some((name, actions)) = rest.rsplit_once(':') else {
+        let Some((typ, name, actions)) = split_scope(scope) else {
             continue;
         };
         let actions: Vec<String> = actions

@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-
-use crate::token_server::{parse_query, service_and_scopes, TokenRequest};
+use crate::token_server::{
+    basic_credentials, parse_query, service_and_scopes, split_scope, TokenRequest,
+};
 
 /// The `service` of the token endpoint's challenges.
 pub(crate) const SERVICE: &str = "fake-registry";
@@ -347,10 +347,7 @@ impl Gate {
     fn grant(&self, account: Option<&Account>, scopes: &[String]) -> HashMap<String, Vec<Action>> {
         let mut access: HashMap<String, Vec<Action>> = HashMap::new();
         for scope in scopes {
-            let Some((repo, actions)) = scope
-                .strip_prefix("repository:")
-                .and_then(|s| s.rsplit_once(':'))
-            else {
+            let Some(("repository", repo, actions)) = split_scope(scope) else {
                 continue;
             };
             for name in actions.split(',') {
@@ -393,19 +390,10 @@ fn scope_text(needs: &[Need]) -> String {
         .join(" ")
 }
 
-/// The user and password of a `Basic` authorization.
-fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
-    let encoded = authorization?.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     const REALM: &str = "http://127.0.0.1:1/token";
