@@ -694,11 +694,7 @@ impl Shared {
 
     fn get_blob(&self, repo: &str, digest: &str) -> Answer {
         if !is_sha256(digest) {
-            return Answer::error(
-                400,
-                "DIGEST_INVALID",
-                "provided digest did not match uploaded content",
-            );
+            return digest_invalid();
         }
         let store = lock(&self.store);
         let Some(size) = store.blob_size(repo, digest) else {
