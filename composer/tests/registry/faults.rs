@@ -9,19 +9,15 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use manifold_composer::credentials::Credentials;
-use manifold_composer::registry::{BlobCopy, RegistryClient};
+use manifold_composer::registry::BlobCopy;
 use manifold_composer::ErrorKind;
 use manifold_tests::fake_registry::{Exchange, FakeRegistry, Fault, RetryAfter};
 use manifold_tests::fixtures::ImageSpec;
 
 use crate::support::{
-    self, access, basic_at, copy_into, copy_layer, image, repo, runtime, ByImage as _, INSECURE,
+    access, basic_at, copy_into, copy_layer, image, repo, retrying_client, runtime, ByImage as _,
+    INSECURE,
 };
-
-/// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.
-fn client(retries: u32, backoff_ms: u64) -> RegistryClient {
-    support::client(&support::retries(retries, backoff_ms))
-}
 
 /// Two anonymous registries, the first holding an image (`spec`) in `app`.
 fn source_and_destination(
@@ -52,7 +48,7 @@ fn server_errors_are_retried_until_the_registry_recovers() {
     // With too few retries the copy fails with the registry's own words.
     b_reg.inject("POST", upload_start, 2, Fault::Status(500));
     let e = rt
-        .block_on(copy_layer(&client(1, 20), &a_reg, &b_reg, &img))
+        .block_on(copy_layer(&retrying_client(1, 20), &a_reg, &b_reg, &img))
         .expect_err("the registry keeps failing");
     assert_eq!(e.kind(), ErrorKind::Registry, "{e}");
     assert_eq!(
@@ -69,7 +65,7 @@ fn server_errors_are_retried_until_the_registry_recovers() {
     // Enough retries: the registry recovers while the client backs off, and the copy succeeds.
     b_reg.inject("POST", upload_start, 2, Fault::Status(503));
     let copied = rt
-        .block_on(copy_layer(&client(4, 20), &a_reg, &b_reg, &img))
+        .block_on(copy_layer(&retrying_client(4, 20), &a_reg, &b_reg, &img))
         .expect("recovered");
     assert_eq!(copied, BlobCopy::Uploaded);
     let starts = requests_where(&b_reg, |r| r.line.is_upload_start());
@@ -83,7 +79,7 @@ fn server_errors_are_retried_until_the_registry_recovers() {
 fn too_many_requests_are_retried_after_the_registrys_retry_after() {
     let (a_reg, b_reg, img) = source_and_destination(&ImageSpec::linux("amd64").seed(12));
     // A 1 ms backoff: only the registry's Retry-After makes the client wait a second.
-    let c = client(2, 1);
+    let c = retrying_client(2, 1);
     let rt = runtime();
     let waited = |exchanges: &[Exchange]| exchanges[1].at.duration_since(exchanges[0].at);
 
@@ -123,7 +119,7 @@ fn a_connection_reset_mid_copy_is_resumed() {
     a_reg.inject("GET", "/v2/app/blobs/*", 1, Fault::CutBody { after: 1024 });
     b_reg.inject("PUT", "/v2/dst/blobs/uploads/*", 1, Fault::Reset);
     let copied = runtime()
-        .block_on(copy_layer(&client(3, 10), &a_reg, &b_reg, &img))
+        .block_on(copy_layer(&retrying_client(3, 10), &a_reg, &b_reg, &img))
         .expect("resumed");
     assert_eq!(copied, BlobCopy::Uploaded);
     assert_eq!((a_reg.faults_left(), b_reg.faults_left()), (0, 0));
@@ -148,7 +144,7 @@ fn a_truncated_or_corrupt_source_blob_never_lands() {
     let (a_reg, b_reg, img) = source_and_destination(&spec);
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let blob_path = format!("/v2/app/blobs/{digest}");
-    let c = client(2, 10);
+    let c = retrying_client(2, 10);
     let rt = runtime();
     let copying = format!(
         "copying blob {digest} from {a}/app to {}/dst: reading blob from {a}/app: ",
@@ -239,7 +235,7 @@ fn a_declined_mount_continues_in_the_session_it_opened() {
     let a = access(&anonymous, INSECURE);
     let copied = runtime()
         .block_on(copy_into(
-            &client(0, 10),
+            &retrying_client(0, 10),
             &repo(&reg, "app"),
             &repo(&reg, "dst"),
             digest,
@@ -268,7 +264,7 @@ fn a_session_answered_200_instead_of_202_is_refused() {
         Fault::OkInsteadOfAccepted,
     );
     let e = runtime()
-        .block_on(copy_layer(&client(2, 10), &a_reg, &b_reg, &img))
+        .block_on(copy_layer(&retrying_client(2, 10), &a_reg, &b_reg, &img))
         .expect_err("no session without 202");
     // A registry that does not follow the protocol is not guessed at, and not retried.
     assert_eq!(e.kind(), ErrorKind::Registry, "{e}");
@@ -292,7 +288,7 @@ fn a_token_that_expires_mid_push_is_refreshed() {
     let img = a_reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(11));
     let other = a_reg.seed_image("app", "v2", &ImageSpec::linux("arm64").seed(15));
     let t_reg = FakeRegistry::bearer("alice", "s3cret");
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let creds = basic_at(&t_reg.host(), "alice", "s3cret");
     let anonymous = Credentials::anonymous();
     let (sa, da) = (access(&anonymous, INSECURE), access(&creds, INSECURE));

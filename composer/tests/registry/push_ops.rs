@@ -21,14 +21,9 @@ use manifold_tests::fake_registry::{Account, AuthMode, FakeRegistry, Options};
 use manifold_tests::fixtures::{self, ImageSpec};
 
 use crate::support::{
-    self, access, basic_at, copy_first_layer, copy_into, image, repo, runtime, ByImage as _,
-    INSECURE,
+    self, access, basic_at, copy_first_layer, copy_into, image, repo, retrying_client, runtime,
+    ByImage as _, INSECURE,
 };
-
-/// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.
-fn client(retries: u32, backoff_ms: u64) -> RegistryClient {
-    support::client(&support::retries(retries, backoff_ms))
-}
 
 /// [`RegistryClient::blob_head`] at `repo`'s write route for `access`, resolved first as a
 /// push resolves its destination: existence checks answer what a push destination has.
@@ -49,7 +44,7 @@ async fn blob_exists(
 fn blob_exists_reports_size_or_absence() {
     let reg = FakeRegistry::anonymous();
     let img = reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(1));
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let creds = Credentials::anonymous();
     let a = access(&creds, INSECURE);
     let app = repo(&reg, "app");
@@ -78,7 +73,7 @@ fn blob_exists_reports_size_or_absence() {
 fn copy_within_one_registry_mounts() {
     let reg = FakeRegistry::anonymous();
     let img = reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(2));
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let creds = Credentials::anonymous();
     let a = access(&creds, INSECURE);
     let (src, dst) = (repo(&reg, "app"), repo(&reg, "team/dst"));
@@ -118,7 +113,7 @@ fn copy_across_registries_streams_one_monolithic_put() {
     let (a_reg, b_reg) = (FakeRegistry::anonymous(), FakeRegistry::anonymous());
     let spec = ImageSpec::linux("arm64").seed(3).layers(1, 300 << 10);
     let img = a_reg.seed_image("app", "v1", &spec);
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let (digest, size) = (&img.layer_digests[0], img.layer_sizes[0]);
     let copied = runtime()
         .block_on(support::copy_layer(&c, &a_reg, &b_reg, &img))
@@ -175,7 +170,7 @@ fn copy_across_registries_streams_one_monolithic_put() {
 fn copy_on_a_token_registry_mounts_with_a_two_scope_token() {
     let reg = FakeRegistry::bearer("alice", "s3cret");
     let img = reg.seed_image("src", "v1", &ImageSpec::linux("amd64").seed(4));
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let creds = basic_at(&reg.host(), "alice", "s3cret");
     let a = access(&creds, INSECURE);
     let (src, dst) = (repo(&reg, "src"), repo(&reg, "dst"));
@@ -226,7 +221,7 @@ fn a_refused_mount_falls_back_to_an_upload() {
         ],
     ));
     let img = reg.seed_image("private/app", "v1", &ImageSpec::linux("amd64").seed(5));
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     // The source is read as `owner`; the destination is written as `writer`, who may not pull
     // `private/app`, so the registry refuses the mount.
     let source_creds = basic_at(&reg.host(), "owner", "pw");
@@ -272,7 +267,7 @@ fn credentials_never_follow_a_location_to_another_host() {
         upload_host: Some("localhost".into()),
         ..Options::new(AuthMode::Basic, vec![Account::new("bob", "pw")])
     });
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let anonymous = Credentials::anonymous();
     let dest_creds = basic_at(&b_reg.host(), "bob", "pw");
     let (src, dst) = (repo(&a_reg, "app"), repo(&b_reg, "dst"));
@@ -327,7 +322,7 @@ fn credentials_never_follow_a_location_to_another_host() {
 fn put_manifest_by_digest_and_tag_keeps_the_exact_bytes() {
     let (a_reg, b_reg) = (FakeRegistry::anonymous(), FakeRegistry::anonymous());
     let img = a_reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(8));
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let creds = Credentials::anonymous();
     let a = access(&creds, INSECURE);
     let src = repo(&a_reg, "app");
@@ -444,7 +439,7 @@ fn a_destination_that_is_down_is_retried_then_named() {
     let img = a_reg.seed_image("app", "v1", &ImageSpec::linux("amd64").seed(9));
     let mut b_reg = FakeRegistry::anonymous();
     b_reg.stop();
-    let c = client(2, 50);
+    let c = retrying_client(2, 50);
     let creds = Credentials::anonymous();
     let a = access(&creds, INSECURE);
     let src = repo(&a_reg, "app");
@@ -493,7 +488,7 @@ fn a_destination_that_is_down_is_retried_then_named() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2 * 3);
     // No retries configured: one attempt.
     accepted.store(0, Ordering::SeqCst);
-    let once = client(0, 50);
+    let once = retrying_client(0, 50);
     rt.block_on(once.put_manifest(
         &door.with_digest(&img.digest),
         Bytes::from(img.manifest.clone()),
@@ -556,7 +551,7 @@ fn a_64_mib_blob_streams_across_registries_in_bounded_memory() {
     };
     let (digest, planted) = a_reg.put_blob_from("big", blob);
     assert_eq!(planted, SIZE);
-    let c = client(0, 10);
+    let c = retrying_client(0, 10);
     let creds = Credentials::anonymous();
     let a = access(&creds, INSECURE);
     let (src, dst) = (repo(&a_reg, "big"), repo(&b_reg, "copy"));

@@ -57,6 +57,11 @@ pub fn retries(retries: u32, backoff_ms: u64) -> String {
     format!("[push]\nretries = {retries}\nretry_backoff_ms = {backoff_ms}\n")
 }
 
+/// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.
+pub fn retrying_client(retries: u32, backoff_ms: u64) -> RegistryClient {
+    client(&self::retries(retries, backoff_ms))
+}
+
 /// A `[[registry]]` entry making `location` an insecure (plain HTTP) registry, with `extra`
 /// lines.
 pub fn insecure_entry(location: &str, extra: &str) -> String {
