@@ -12,6 +12,7 @@ use manifold_composer::reference::ImageRef;
 use manifold_composer::registry::{Access, ManifestHead, RegistryClient};
 use manifold_composer::{Error, ErrorKind};
 use manifold_tests::fake_registry::{Account, AuthMode, FakeRegistry, Fault, Options};
+use manifold_tests::process::free_port;
 use manifold_tests::token_server::parse_query;
 
 use crate::support::{self, access, basic, image, insecure_entry, ByImage as _, INSECURE};
@@ -125,14 +126,6 @@ fn assert_error(e: &Error, kind: ErrorKind, cause: &str, message: &str) {
     assert_eq!(e.kind(), kind);
     assert_eq!(e.cause(), cause);
     assert_eq!(e.message(), message);
-}
-
-/// A loopback port nothing listens on.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 // ---------------------------------------------------------------------------------------------
