@@ -14,6 +14,7 @@ sections of an outside specification, its capture or trace files, or paths outsi
   section numbers, its file name, its capture and trace files, or the shared directory next to
   the checkout; inside `docs/`, nothing may point into that directory.
 """
+import os
 import pathlib
 import re
 import sys
@@ -39,12 +40,13 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def checked_files():
-    for path in sorted(ROOT.rglob("*")):
-        rel = path.relative_to(ROOT)
-        if any(part in SKIPPED_DIRS for part in rel.parts[:-1]):
-            continue
-        if path.is_file() and path.suffix in CHECKED_SUFFIXES:
-            yield path
+    # Skipped directories are pruned, not walked: a build's target directory is large.
+    for directory, subdirs, files in os.walk(ROOT):
+        subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            path = pathlib.Path(directory, name)
+            if path.suffix in CHECKED_SUFFIXES:
+                yield path
 
 
 def github_anchor(heading_text):
