@@ -145,6 +145,8 @@ struct Call {
     method: String,
     path: String,
     query: String,
+    /// `query`, decoded.
+    params: Vec<(String, String)>,
     authorization: Option<String>,
     headers: Vec<(String, String)>,
     arrived: Instant,
@@ -162,10 +164,12 @@ impl Call {
                 headers.push((name.as_str().to_string(), value));
             }
         }
+        let query = parts.uri.query().unwrap_or("");
         Call {
             method: parts.method.as_str().to_string(),
             path: parts.uri.path().to_string(),
-            query: parts.uri.query().unwrap_or("").to_string(),
+            query: query.to_string(),
+            params: parse_query(query),
             authorization,
             headers,
             arrived: Instant::now(),
@@ -181,10 +185,10 @@ impl Call {
 
     /// A decoded query parameter.
     fn param(&self, key: &str) -> Option<String> {
-        parse_query(&self.query)
-            .into_iter()
+        self.params
+            .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.clone())
     }
 
     fn is_mount(&self) -> bool {
