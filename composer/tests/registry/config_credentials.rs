@@ -24,8 +24,8 @@ use manifold_tests::fake_registry::FakeRegistry;
 use manifold_tests::fixtures::{ImageSpec, PushedImage};
 
 use crate::support::{
-    self, image as image_ref, insecure_entry as entry, runtime, tls_by_configuration as access,
-    ByImage as _,
+    self, cache, image as image_ref, insecure_entry as entry, runtime,
+    tls_by_configuration as access, ByImage as _,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -35,11 +35,6 @@ use crate::support::{
 /// environment.
 fn load(toml: &str, vars: &[(&str, &str)]) -> Arc<Config> {
     support::load(&format!("{toml}\n[push]\nretries = 0\n"), vars)
-}
-
-fn cache(config: &Arc<Config>) -> ManifestCache {
-    let client = RegistryClient::new(Arc::clone(config)).expect("a registry client");
-    ManifestCache::new(client, &config.cache)
 }
 
 /// A client that sent no credentials and that the configured ones may serve (as they serve

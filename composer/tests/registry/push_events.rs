@@ -10,11 +10,11 @@ use manifold_composer::credentials::Credentials;
 use manifold_composer::list::{Instance, ManifestList};
 use manifold_composer::push::events::{ChildDone, PushEvent};
 use manifold_composer::push::{execute::push_list, PushOptions};
-use manifold_composer::registry::{BlobCopy, RegistryClient, RetryNotice, RetryReason};
+use manifold_composer::registry::{BlobCopy, RetryNotice, RetryReason};
 use manifold_tests::fake_registry::{FakeRegistry, Fault, RetryAfter};
 use manifold_tests::{ImageSpec, PushedImage};
 
-use crate::support::{access, image, insecure_entry, load, retries, runtime};
+use crate::support::{self, access, image, insecure_entry, load, retries, runtime};
 
 /// A cache over a client that reads and writes `registries` over plain HTTP, retrying `retry`
 /// times after a millisecond's backoff.
@@ -23,9 +23,7 @@ fn cache(registries: &[&FakeRegistry], retry: u32) -> ManifestCache {
         .iter()
         .map(|reg| insecure_entry(&reg.host(), ""))
         .collect();
-    let config = load(&format!("{entries}{}", retries(retry, 1)), &[]);
-    let client = RegistryClient::new(config.clone()).expect("a registry client");
-    ManifestCache::new(client, &config.cache)
+    support::cache(&load(&format!("{entries}{}", retries(retry, 1)), &[]))
 }
 
 /// Three linux images in `reg`'s `app` that share a base layer.

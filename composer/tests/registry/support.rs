@@ -57,6 +57,12 @@ pub fn retries(retries: u32, backoff_ms: u64) -> String {
     format!("[push]\nretries = {retries}\nretry_backoff_ms = {backoff_ms}\n")
 }
 
+/// A manifest cache over a client of `config`, with `config`'s cache settings.
+pub fn cache(config: &Arc<Config>) -> ManifestCache {
+    let client = RegistryClient::new(Arc::clone(config)).expect("a registry client");
+    ManifestCache::new(client, &config.cache)
+}
+
 /// A client whose retry policy is `retries` after the first attempt, starting at `backoff_ms`.
 pub fn retrying_client(retries: u32, backoff_ms: u64) -> RegistryClient {
     client(&self::retries(retries, backoff_ms))
