@@ -211,46 +211,39 @@ pub fn strings(slot: &mut Vec<String>, value: &Value) -> Result<(), Mismatch> {
 }
 
 /// A `map[string]string` field: an object merges into what the field holds, a `null` member
-/// stores `""`.
+/// stores `""`. As in Go, a member of the wrong type stores `""` and decoding goes on; the first
+/// such member is the error.
 pub fn string_map(slot: &mut BTreeMap<String, String>, value: &Value) -> Result<(), Mismatch> {
     match value {
         Value::Object(members) => {
+            let mut first_mismatch = None;
             for (key, v) in members {
                 let mut s = String::new();
-                string(&mut s, v)?;
+                if let Err(m) = string(&mut s, v) {
+                    first_mismatch.get_or_insert(m);
+                }
                 slot.insert(key.clone(), s);
             }
+            first_mismatch.map_or(Ok(()), Err)
         }
-        Value::Null => slot.clear(),
-        other => return Err(Mismatch::new(other, "map[string]string")),
+        Value::Null => {
+            slot.clear();
+            Ok(())
+        }
+        other => Err(Mismatch::new(other, "map[string]string")),
     }
-    Ok(())
 }
 
 /// `json.Unmarshal(data, &m)` for a `map[string]string` `m` made beforehand, returning what Go
 /// leaves in `m` together with the error: a syntax error leaves it empty, a wrong member type
 /// leaves `""` for that member and the others decoded.
 pub fn unmarshal_string_map(data: &[u8]) -> (BTreeMap<String, String>, Option<JsonError>) {
-    let value = match read(data, ReadMode::Unmarshal) {
-        Ok(v) => v,
-        Err(e) => return (BTreeMap::new(), Some(e)),
-    };
     let mut map = BTreeMap::new();
-    let mut first_error = None;
-    match &value {
-        Value::Object(members) => {
-            for (key, v) in members {
-                let mut s = String::new();
-                if let Err(m) = string(&mut s, v) {
-                    first_error.get_or_insert(m.in_value());
-                }
-                map.insert(key.clone(), s);
-            }
-        }
-        Value::Null => {}
-        other => first_error = Some(Mismatch::new(other, "map[string]string").in_value()),
-    }
-    (map, first_error)
+    let error = match read(data, ReadMode::Unmarshal) {
+        Ok(value) => string_map(&mut map, &value).err().map(Mismatch::in_value),
+        Err(e) => Some(e),
+    };
+    (map, error)
 }
 
 #[cfg(test)]
