@@ -23,7 +23,10 @@ pub struct NetText {
 }
 
 impl NetText {
-    fn same(text: String) -> Self {
+    /// One phrase as both detail and cause, where nothing wraps the innermost error: Go's
+    /// `http: server gave HTTP response to HTTPS client`, or a failure Go has no words for,
+    /// described by the library that saw it.
+    pub fn same(text: String) -> Self {
         NetText {
             detail: text.clone(),
             cause: text,
@@ -68,7 +71,7 @@ pub fn io_failure(kind: io::ErrorKind, address: &str) -> Option<NetText> {
         io::ErrorKind::ConnectionAborted => {
             ("read: connection aborted".to_string(), "connection aborted")
         }
-        io::ErrorKind::TimedOut => (format!("dial tcp {address}: i/o timeout"), "i/o timeout"),
+        io::ErrorKind::TimedOut => return Some(timeout(Some(address))),
         io::ErrorKind::UnexpectedEof => ("EOF".to_string(), "EOF"),
         io::ErrorKind::BrokenPipe => ("write: broken pipe".to_string(), "broken pipe"),
         _ => return None,

@@ -237,13 +237,10 @@ fn describe(err: &reqwest::Error, url: &Url) -> NetText {
         let address = err.is_connect().then(|| dial_address(url));
         return nethttp::timeout(address.as_deref());
     }
-    let text = all
-        .last()
-        .map_or_else(|| err.to_string(), |e| e.to_string());
-    NetText {
-        detail: text.clone(),
-        cause: text,
-    }
+    NetText::same(
+        all.last()
+            .map_or_else(|| err.to_string(), |e| e.to_string()),
+    )
 }
 
 /// The error for a request that got no (complete) response: `Get "URL": detail`, like Go's
