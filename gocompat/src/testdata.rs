@@ -67,7 +67,8 @@ fn expand(gen: &str) -> Vec<u8> {
     }
 }
 
-fn unhex(s: &str) -> Vec<u8> {
+/// The bytes of a fixture's hex string (`input_hex`, and `out` where Go's answer is bytes).
+pub fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()

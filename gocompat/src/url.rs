@@ -89,10 +89,7 @@ mod tests {
                 };
                 match (f(s), case.err()) {
                     (Ok(got), None) => {
-                        let want = case.get("out").as_str().unwrap_or_default();
-                        let want = (0..want.len() / 2)
-                            .filter_map(|i| u8::from_str_radix(&want[2 * i..2 * i + 2], 16).ok())
-                            .collect::<Vec<u8>>();
+                        let want = testdata::unhex(case.get("out").as_str().unwrap_or_default());
                         assert_eq!(got, String::from_utf8_lossy(&want), "{func} {s:?}");
                     }
                     (Err(got), Some(want)) => assert_eq!(got, want, "{func} {s:?}"),
