@@ -36,9 +36,9 @@
 //!   client`.
 //!
 //! Left out because no client depends on it: a port of Go's JSON scanner, Go's streaming base64
-//! reader, Go reusing an array's storage for a repeated key, and blang's `+build` suffixes. The
-//! corpora in `testdata/` are Go's own answers (from `testdata/gogen/`); the tests compare every
-//! case this crate reproduces.
+//! reader, Go decoding every occurrence of a key an object repeats (serde_json keeps the last),
+//! and blang's `+build` suffixes. The corpora in `testdata/` are Go's own answers (from
+//! `testdata/gogen/`); the tests compare every case this crate reproduces.
 
 pub mod base64;
 pub mod json;

@@ -16,8 +16,9 @@
 //!   ManifestModifyOptions.annotation of type []string` is what podman-py's `Manifest.add`
 //!   gets for its `annotation` dict.
 //!
-//! Not reproduced, because no client sends a key twice: Go decoding a repeated array key into
-//! the first array's backing store.
+//! Not reproduced, because no client sends a key twice: an object that repeats a key. serde_json
+//! keeps only the last value, where Go decodes each in turn (`{"all":true,"all":null}` leaves
+//! `true`, two objects merge, a second array reuses the first one's backing store).
 
 use std::collections::BTreeMap;
 
