@@ -11,6 +11,15 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{DecodeError, Engine as _};
 
+/// URL-safe base64 with padding optional and stray bits in the last character ignored; built
+/// once, at compile time, not for every header.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 /// Decodes a credential header value (see the module docs); the error is Go's text.
 pub fn decode_lenient(value: &str) -> Result<Vec<u8>, String> {
     let cleaned: String = value
@@ -22,13 +31,7 @@ pub fn decode_lenient(value: &str) -> Result<Vec<u8>, String> {
             _ => c,
         })
         .collect();
-    let engine = GeneralPurpose::new(
-        &alphabet::URL_SAFE,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    );
-    engine.decode(cleaned.as_bytes()).map_err(|e| {
+    LENIENT.decode(cleaned.as_bytes()).map_err(|e| {
         let at = match e {
             DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _) => at,
             DecodeError::InvalidLength(len) => len,
