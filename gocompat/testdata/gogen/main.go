@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -26,6 +25,15 @@ func emit(f *os.File, v any) {
 		panic(err)
 	}
 	f.Write(b.Bytes())
+}
+
+// errText is Go's error text for the corpora, nil when there was no error.
+func errText(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
 }
 
 func strs(s []string) []string {
@@ -180,53 +188,27 @@ func genJSON() {
 		if it.gen != "" {
 			hexIn = ""
 		}
-		{
-			var o entities.ManifestModifyOptions
-			err := json.NewDecoder(bytes.NewReader(in)).Decode(&o)
-			c := jsonCase{Mode: "decoder_modify", Input: hexIn, Gen: it.gen}
-			if err != nil {
-				s := err.Error()
-				c.Err = &s
-			} else {
-				c.Out = normModify(&o)
+		// Go's error, or what it decoded when there was none.
+		emitDecoded := func(mode string, err error, out map[string]any) {
+			c := jsonCase{Mode: mode, Input: hexIn, Gen: it.gen, Err: errText(err)}
+			if err == nil {
+				c.Out = out
 			}
 			emit(f, c)
 		}
-		{
-			var o entities.ManifestModifyOptions
-			err := json.Unmarshal(in, &o)
-			c := jsonCase{Mode: "unmarshal_modify", Input: hexIn, Gen: it.gen}
-			if err != nil {
-				s := err.Error()
-				c.Err = &s
-			} else {
-				c.Out = normModify(&o)
-			}
-			emit(f, c)
-		}
-		{
-			var q addV3
-			err := json.NewDecoder(bytes.NewReader(in)).Decode(&q)
-			c := jsonCase{Mode: "decoder_addv3", Input: hexIn, Gen: it.gen}
-			if err != nil {
-				s := err.Error()
-				c.Err = &s
-			} else {
-				c.Out = normAdd(&q)
-			}
-			emit(f, c)
-		}
-		{
-			// create's `annotations` query converter: json.Unmarshal into map[string]string, errors only logged.
-			res := make(map[string]string)
-			err := json.Unmarshal(in, &res)
-			c := jsonCase{Mode: "query_map", Input: hexIn, Gen: it.gen, Out: map[string]any{"map": maps(res)}}
-			if err != nil {
-				s := err.Error()
-				c.Err = &s
-			}
-			emit(f, c)
-		}
+		var modify entities.ManifestModifyOptions
+		err := json.NewDecoder(bytes.NewReader(in)).Decode(&modify)
+		emitDecoded("decoder_modify", err, normModify(&modify))
+		var create entities.ManifestModifyOptions
+		err = json.Unmarshal(in, &create)
+		emitDecoded("unmarshal_modify", err, normModify(&create))
+		var add addV3
+		err = json.NewDecoder(bytes.NewReader(in)).Decode(&add)
+		emitDecoded("decoder_addv3", err, normAdd(&add))
+		// create's `annotations` query converter: json.Unmarshal into map[string]string, errors only logged.
+		res := make(map[string]string)
+		err = json.Unmarshal(in, &res)
+		emit(f, jsonCase{Mode: "query_map", Input: hexIn, Gen: it.gen, Err: errText(err), Out: map[string]any{"map": maps(res)}})
 	}
 }
 
@@ -315,8 +297,7 @@ func genAuth() {
 			c.Kind = "single"
 			c.Single = &s
 		} else {
-			e := err.Error()
-			c.Err = &e
+			c.Err = errText(err)
 		}
 		emit(f, c)
 	}
@@ -345,10 +326,8 @@ func genAuth() {
 				configs[k] = conv(v)
 			}
 		}
-		if err != nil {
-			e := err.Error()
-			c.Err = &e
-		} else {
+		c.Err = errText(err)
+		if err == nil {
 			c.Kind = "config"
 			c.Multi = configs
 		}
@@ -380,11 +359,8 @@ func genMisc() {
 			} else {
 				out, err = url.QueryUnescape(s)
 			}
-			c := kv{Fn: fn, In: hex.EncodeToString([]byte(s))}
-			if err != nil {
-				e := err.Error()
-				c.Err = &e
-			} else {
+			c := kv{Fn: fn, In: hex.EncodeToString([]byte(s)), Err: errText(err)}
+			if err == nil {
 				o := hex.EncodeToString([]byte(out))
 				c.Out = &o
 			}
@@ -394,12 +370,7 @@ func genMisc() {
 	queries := []string{"", "a=1", "a=1&a=2&b", "a=1;b=2", "a=1&;&b=2", "a=%zz&b=2", "%zz=1&c=3", "&&a=&=b&", "a+b=c+d", "all=True&ALL=false", "images=a&images=&images=b", "x=%3D%26", "k=v=w", "annotations=%7B%22ia%22%3A%22ib%22%7D", "a=1&a", "=", "a%20b=%20"}
 	for _, q := range queries {
 		m, err := url.ParseQuery(q)
-		c := kv{Fn: "ParseQuery", In: hex.EncodeToString([]byte(q)), Map: m}
-		if err != nil {
-			e := err.Error()
-			c.Err = &e
-		}
-		emit(f, c)
+		emit(f, kv{Fn: "ParseQuery", In: hex.EncodeToString([]byte(q)), Map: m, Err: errText(err)})
 	}
 	var quoteIn []string
 	for b := 0; b < 256; b++ {
@@ -412,11 +383,9 @@ func genMisc() {
 		emit(f, kv{Fn: "Quote", In: hex.EncodeToString([]byte(s)), Out: &o})
 	}
 	for _, s := range []string{"", "1", "0", "t", "T", "TRUE", "true", "True", "f", "F", "FALSE", "false", "False", "on", "ON", "off", "yes", "tRUE", " true", "2", "\xff"} {
-		c := kv{Fn: "ParseBool", In: hex.EncodeToString([]byte(s))}
-		if v, err := strconv.ParseBool(s); err != nil {
-			e := err.Error()
-			c.Err = &e
-		} else {
+		v, err := strconv.ParseBool(s)
+		c := kv{Fn: "ParseBool", In: hex.EncodeToString([]byte(s)), Err: errText(err)}
+		if err == nil {
 			o := strconv.FormatBool(v)
 			c.Out = &o
 		}
@@ -441,7 +410,6 @@ func genMisc() {
 		o := normalizeAuthFileKey(k)
 		emit(f, kv{Fn: "NormalizeKey", In: hex.EncodeToString([]byte(k)), Out: &o})
 	}
-	_ = sort.Strings
 }
 
 func normalizeAuthFileKey(authFileKey string) string {
