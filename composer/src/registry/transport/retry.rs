@@ -201,15 +201,16 @@ impl Policy {
 
 /// Runs `op` until it succeeds, fails for good, or the retries `policy` allows are used up, and
 /// returns the last failure. `registry` and `what` name the operation in logs and in what the
-/// task's retry watcher is told. Whatever a failure holds (a response, and with it a
-/// connection) is released before the wait.
-pub(crate) async fn run<T, E, F, Fut>(
+/// task's retry watcher is told; `what` is written out only when there is a retry to tell of.
+/// Whatever a failure holds (a response, and with it a connection) is released before the wait.
+pub(crate) async fn run<T, E, F, Fut, W>(
     policy: &Policy,
     registry: &str,
-    what: &str,
+    what: &W,
     mut op: F,
 ) -> Result<T, E>
 where
+    W: fmt::Display + ?Sized,
     E: Transient,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -225,7 +226,11 @@ where
             Retry::Never => return Err(failure),
             Retry::Reauth if !reauthenticated => {
                 reauthenticated = true;
-                tracing::debug!(registry, what, "token refused; retrying with a fresh token");
+                tracing::debug!(
+                    registry,
+                    what = what.to_string().as_str(),
+                    "token refused; retrying with a fresh token"
+                );
                 continue;
             }
             // A fresh token was refused as well: only worth more tries if retries are left.
@@ -237,9 +242,10 @@ where
         }
         used += 1;
         let delay = policy.delay(used, after);
+        let what = what.to_string();
         tracing::warn!(
             registry,
-            what,
+            what = what.as_str(),
             retry = used,
             of = policy.retries,
             delay_ms = delay.as_millis() as u64,
@@ -248,7 +254,7 @@ where
         );
         watch::tell(|| RetryNotice {
             registry: registry.to_string(),
-            what: what.to_string(),
+            what,
             attempt: used,
             delay,
             reason: failure.reason(),

@@ -52,6 +52,15 @@ impl Transient for Tried {
     }
 }
 
+/// `METHOD /v2/…`: a request as retry logs and notices name it, written out only for a retry.
+struct RequestLine<'a>(&'a Method, &'a str);
+
+impl fmt::Display for RequestLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
 /// The layers, stacked: retries over authentication over schemes over HTTP.
 #[derive(Debug)]
 pub(crate) struct Transport {
@@ -84,8 +93,8 @@ impl Transport {
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
-        let what = format!("{method} {path}");
         let (method, build) = (&method, &build);
+        let what = RequestLine(method, path);
         let tried = self
             .retry(target.registry, &what, move || async move {
                 match self
@@ -114,13 +123,14 @@ impl Transport {
 
     /// Runs `op` (one request, or a step of several) under the retry policy; see
     /// [`retry::run`]. `registry` and `what` name it in logs and retry notices.
-    pub(crate) async fn retry<T, E, F, Fut>(
+    pub(crate) async fn retry<T, E, F, Fut, W>(
         &self,
         registry: &str,
-        what: &str,
+        what: &W,
         op: F,
     ) -> Result<T, E>
     where
+        W: fmt::Display + ?Sized,
         E: Transient,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
