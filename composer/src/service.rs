@@ -546,13 +546,7 @@ impl Composer {
         }
         let mut out = Vec::with_capacity(chosen.len());
         for d in chosen {
-            validate_digest(&d.digest).map_err(|e| {
-                e.with_kind(ErrorKind::BadContent).context(format!(
-                    "manifest list {image} has an entry with digest {:?}",
-                    d.digest
-                ))
-            })?;
-            let source = format!("{}@{}", image.name(), d.digest);
+            let source = format!("{}@{}", image.name(), d.checked_digest(image)?);
             let mut inst = Instance::from_entry(&d, Some(source));
             let platform = &mut inst.platform;
             if platform.os.is_empty() || platform.architecture.is_empty() {

@@ -2,13 +2,14 @@
 //! manifest through oci-spec's [`ImageManifest`], an index or Docker list as an [`Index`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, Digest, ImageManifest, MediaType};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-use super::digest::sha256_digest;
+use super::digest::{sha256_digest, validate_digest};
 use super::media_type::{is_list_type, OCI_INDEX, OCI_MANIFEST};
 use super::platform::Platform;
 use crate::error::{Error, ErrorKind, Result};
@@ -162,6 +163,21 @@ pub struct IndexEntry {
     pub artifact_type: Option<String>,
 }
 
+impl IndexEntry {
+    /// The entry's digest, checked before anything is asked for it: an index may hold any
+    /// string there, registries and podman know only go-digest's digests. A bad one is the
+    /// content's fault ([`ErrorKind::BadContent`]), said of the entry of index `list`.
+    pub fn checked_digest(&self, list: &impl fmt::Display) -> Result<&str> {
+        validate_digest(&self.digest).map_err(|e| {
+            e.with_kind(ErrorKind::BadContent).context(format!(
+                "manifest list {list} has an entry with digest {:?}",
+                self.digest
+            ))
+        })?;
+        Ok(&self.digest)
+    }
+}
+
 /// A missing or `null` value as the type's empty value.
 fn null_as_empty<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
 where
@@ -278,6 +294,25 @@ mod tests {
         let e = raw(body).index().expect_err("a broken digest");
         assert_eq!(e.kind(), ErrorKind::BadContent);
         assert!(e.message().starts_with("parsing image index: "), "{e}");
+    }
+
+    #[test]
+    fn entry_digests_are_checked_like_go_digest() {
+        let good = IndexEntry {
+            digest: d('a'),
+            ..IndexEntry::default()
+        };
+        assert_eq!(good.checked_digest(&"r/app"), Ok(d('a').as_str()));
+        let md5 = IndexEntry {
+            digest: "md5:abc".into(),
+            ..IndexEntry::default()
+        };
+        let e = md5.checked_digest(&"r/app").expect_err("not go-digest's");
+        assert_eq!(e.kind(), ErrorKind::BadContent);
+        assert_eq!(
+            e.message(),
+            r#"manifest list r/app has an entry with digest "md5:abc": unsupported digest algorithm"#
+        );
     }
 
     #[test]

@@ -60,14 +60,8 @@ impl SourceManifest {
             let index = raw
                 .index()
                 .map_err(|e| e.context(format!("manifest list {source}")))?;
-            for entry in index.manifests {
-                validate_digest(&entry.digest).map_err(|e| {
-                    e.with_kind(ErrorKind::BadContent).context(format!(
-                        "manifest list {source} has an entry with digest {:?}",
-                        entry.digest
-                    ))
-                })?;
-                children.push(entry.digest);
+            for entry in &index.manifests {
+                children.push(entry.checked_digest(source)?.to_string());
             }
         } else {
             let manifest = raw
