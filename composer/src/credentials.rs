@@ -60,15 +60,6 @@ pub struct CredentialPolicy {
     pub client_may_override: bool,
 }
 
-impl CredentialPolicy {
-    /// The client's own credentials win when it sends them and the configured ones serve it
-    /// otherwise: what root and manifold's own user get without `[[policy]]`.
-    pub const CONFIGURED_AS_FALLBACK: CredentialPolicy = CredentialPolicy {
-        use_configured: true,
-        client_may_override: true,
-    };
-}
-
 impl Default for CredentialPolicy {
     /// The client's own credentials only.
     fn default() -> Self {

@@ -40,7 +40,10 @@ fn load(toml: &str, vars: &[(&str, &str)]) -> Arc<Config> {
 /// A client that sent no credentials and that the configured ones may serve (as they serve
 /// manifold's own user without `[[policy]]`).
 fn anonymous() -> Credentials {
-    Credentials::anonymous().with_policy(CredentialPolicy::CONFIGURED_AS_FALLBACK)
+    Credentials::anonymous().with_policy(CredentialPolicy {
+        use_configured: true,
+        client_may_override: true,
+    })
 }
 
 /// Reads `reference` the way an add does (manifest, then its config) with `credentials`.
